@@ -1,0 +1,69 @@
+"""Seconds per Gibbs iteration after compilation (the issue's S and M sizes, 1 and 4 chains).
+
+Targets on the 2-core CPU (R MegaLMM measured with 2 threads: 0.035 s/it on S, 0.60 s/it on M):
+slamjax at most half of that per chain, and 4 vmapped chains at most 2x one chain.
+
+    python benchmarks/speed.py [--sizes S M] [--chains 1 4] [--iterations 50]
+"""
+
+
+import argparse
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+import slamjax as sj  # noqa: E402
+from slamjax.sampler import run_warmup  # noqa: E402
+from slamjax.state import init_state  # noqa: E402
+
+SIZES = {"S": dict(n=500, p=100, k=5, factors=10), "M": dict(n=1000, p=1000, k=20, factors=40)}
+MEGALMM = {"S": 0.035, "M": 0.60}
+
+
+def seconds_per_iteration(model: sj.Model, num_chains: int, iterations: int) -> float:
+    data = model.data
+    keys = jax.random.split(jax.random.key(0), num_chains)
+    states = jax.vmap(init_state, in_axes=(0, None))(keys, data)
+    states, _ = run_warmup(data, states, keys, 0, 2)  # compile
+    jax.block_until_ready(states)
+    timings = []
+    for repeat in range(3):
+        start = time.perf_counter()
+        out, _ = run_warmup(data, states, keys, 2, 2 + iterations)
+        jax.block_until_ready(out)
+        timings.append((time.perf_counter() - start) / iterations)
+    return float(np.median(timings))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["S", "M"], choices=sorted(SIZES))
+    parser.add_argument("--chains", nargs="+", type=int, default=[1, 4])
+    parser.add_argument("--iterations", type=int, default=30)
+    parser.add_argument("--missing", type=float, default=0.0, help="fraction of missing cells")
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), float64")
+    print(f"{'size':>4} {'n':>5} {'p':>5} {'k':>3} {'chains':>6} {'s/it':>9} {'s/it/chain':>10} {'MegaLMM':>8} {'ratio':>6}")
+    for size in args.sizes:
+        spec = SIZES[size]
+        ds = sj.datasets.simulate(n=spec["n"], p=spec["p"], k=spec["k"], seed=0, fraction_missing=args.missing)
+        model = sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=spec["factors"], h2_divisions=20)
+        one = None
+        for chains in args.chains:
+            per_it = seconds_per_iteration(model, chains, args.iterations)
+            one = per_it if chains == 1 else one
+            ratio = f"{per_it / one:.2f}x" if one else ""
+            print(
+                f"{size:>4} {spec['n']:>5} {spec['p']:>5} {spec['factors']:>3} {chains:>6} {per_it:>9.4f} "
+                f"{per_it / chains:>10.4f} {MEGALMM[size]:>8.3f} {ratio:>6}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()

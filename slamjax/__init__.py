@@ -1,0 +1,10 @@
+"""slamjax: SLAMglmm, a Bayesian sparse-factor multi-trait mixed model, fitted by Gibbs sampling in JAX."""
+
+from . import datasets as datasets, priors as priors
+from ._errors import NumericalError as NumericalError, SlamjaxInputError as SlamjaxInputError
+from .grid import h2_grid as h2_grid
+from .model import Model as Model
+from .priors import Priors as Priors, VarianceComponent as VarianceComponent
+from .run import Run as Run, sample as sample
+
+__version__ = "0.1.0"

@@ -1,0 +1,43 @@
+"""Everything the sweep needs that does not change between iterations, as one pytree.
+
+Arrays are in the rotated coordinates of the random-effect backend. Two models with the same
+shapes and the same static settings share compiled code: hyperparameters are leaves, not constants.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+from jaxtyping import Array, Bool, Float
+
+from .priors._base import CoefficientPrior
+from .random_effects.eigen import EigenRandomEffect
+
+__all__ = ["SamplerData"]
+
+
+class SamplerData(eqx.Module):
+    re: EigenRandomEffect
+    X: Float[Array, "n b"]  # rotated; column 0 is the intercept
+    X_F: Float[Array, "n bF"]  # rotated
+    Eta_complete: Float[Array, "n p"]  # rotated data; the latent traits when nothing is missing
+    Y_filled: Float[Array, "n p"]  # standardised data, 0 where missing (original coordinates)
+    observed: Bool[Array, "n p"]
+    h2_values: Float[Array, " G"]
+    trait_log_prior: Float[Array, " G"]
+    factor_log_prior: Float[Array, " G"]
+    Lambda_prior: CoefficientPrior
+    B_prior: CoefficientPrior
+    B_F_prior: CoefficientPrior
+    tau_shape: Float[Array, ""]
+    tau_rate: Float[Array, ""]
+    F_tau_shape: Float[Array, ""]
+    F_tau_rate: Float[Array, ""]
+    intercept_precision: Float[Array, ""]
+    n_factors: int = eqx.field(static=True)
+    n_flat: int = eqx.field(static=True)
+    has_missing: bool = eqx.field(static=True)
+
+    @property
+    def shapes(self) -> dict[str, int]:
+        n, p = self.Eta_complete.shape
+        return dict(n=n, p=p, k=self.n_factors, b=self.X.shape[1], b_F=self.X_F.shape[1], r=self.re.r)

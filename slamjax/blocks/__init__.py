@@ -1,0 +1,1 @@
+"""The blocks of one Gibbs sweep; each is a pure function of one chain's arrays."""

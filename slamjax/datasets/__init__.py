@@ -1,0 +1,5 @@
+"""Bundled real data sets (with their citations) and a simulator of the model."""
+
+from ._dataset import Dataset as Dataset
+from ._simulate import half_sib_relationship as half_sib_relationship, simulate as simulate
+from ._wheat import load_wheat as load_wheat

@@ -1,0 +1,1 @@
+"""Observation ("link") models mapping latent traits eta to data y."""

@@ -1,0 +1,83 @@
+"""The complete prior specification of a model, as users give it."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from .._errors import SlamjaxInputError
+from ._base import CoefficientPrior
+from .ard import ARD
+from .mgps import MGPS
+
+__all__ = ["Priors", "VarianceComponent"]
+
+
+@dataclasses.dataclass(frozen=True)
+class VarianceComponent:
+    """Scaled inverse-chi-square prior on a variance, as in MCMCglmm: IW(V, nu).
+
+    The precision (1 / variance) is Gamma(shape = nu / 2, rate = nu * V / 2); V is the prior
+    guess of the variance (on the standardised scale when traits are scaled) and nu its weight.
+    """
+
+    V: float
+    nu: float
+
+    def __post_init__(self):
+        for name in ("V", "nu"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise SlamjaxInputError(f"VarianceComponent.{name}: must be a positive number, got {value!r}")
+
+    @property
+    def shape(self) -> float:
+        return self.nu / 2
+
+    @property
+    def rate(self) -> float:
+        return self.nu * self.V / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Priors:
+    """All priors of a SLAMglmm model (defaults follow MegaLMM).
+
+    tot_Eta_var: total variance of each latent trait given the factors (traits are standardised).
+    tot_F_var: total variance of each factor (parameter-expanded; divided out of recorded draws).
+    Lambda: prior on the loadings (``MGPS()`` default, or ``Horseshoe()``).
+    B, B_F: priors on the fixed effects of the traits and the factors (ARD).
+    h2, F_h2: prior weight of every h2 grid point for traits / factors: None (uniform), an
+        array of weights, or a function of the grid (G, R) -> (G,).
+    intercept_precision: tau-scaled prior precision of the trait intercept; 0 is flat.
+    """
+
+    tot_Eta_var: VarianceComponent = VarianceComponent(V=0.5, nu=5.0)
+    tot_F_var: VarianceComponent = VarianceComponent(V=18 / 20, nu=20.0)
+    Lambda: CoefficientPrior = dataclasses.field(default_factory=MGPS)
+    B: CoefficientPrior = dataclasses.field(default_factory=ARD)
+    B_F: CoefficientPrior = dataclasses.field(default_factory=ARD)
+    h2: Any = None
+    F_h2: Any = None
+    intercept_precision: float = 0.0
+
+    def __post_init__(self):
+        for name in ("tot_Eta_var", "tot_F_var"):
+            if not isinstance(getattr(self, name), VarianceComponent):
+                raise SlamjaxInputError(f"Priors.{name}: must be a VarianceComponent(V=..., nu=...)")
+        for name in ("Lambda", "B", "B_F"):
+            if not isinstance(getattr(self, name), CoefficientPrior):
+                raise SlamjaxInputError(
+                    f"Priors.{name}: must be a prior object such as sj.priors.MGPS() or sj.priors.ARD(), "
+                    f"got {type(getattr(self, name)).__name__}"
+                )
+        if not np.isfinite(self.intercept_precision) or self.intercept_precision < 0:
+            raise SlamjaxInputError("Priors.intercept_precision: must be >= 0 (0 = flat prior)")
+
+    @property
+    def n_flat(self) -> int:
+        return int(self.intercept_precision == 0)
+
+

@@ -1,0 +1,231 @@
+"""``sample``: the chunk loop over the compiled sampler, and ``Run``, the object users get back."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from ._errors import NumericalError, SlamjaxInputError
+from .model import Model
+from .posterior import record_draw, record_draw_with_covariances, running_template, to_original_scale
+from .sampler import BLOCK_NAMES, run_draws, run_warmup
+from .state import init_state
+
+__all__ = ["Run", "sample"]
+
+_DIMS = {
+    "Lambda": ["factor", "trait"],
+    "B": ["fixed", "trait"],
+    "B_F": ["factor_fixed", "factor"],
+    "h2": ["trait"],
+    "resid_h2": ["trait"],
+    "F_h2": ["factor"],
+    "tot_Eta_prec": ["trait"],
+    "G": ["trait", "trait2"],
+    "R": ["trait", "trait2"],
+}
+COVARIANCE_DRAWS_MAX_TRAITS = 100
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SlamjaxInputError(f"{name}: must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _raise_on_failure(failures: np.ndarray, iteration: int) -> None:
+    bits = int(np.bitwise_or.reduce(np.asarray(failures).ravel()))
+    if bits:
+        blocks = [name for i, name in enumerate(BLOCK_NAMES) if bits >> i & 1]
+        raise NumericalError(
+            f"Cholesky factorisation failed (matrix not positive definite) in {', '.join(blocks)} "
+            f"before iteration {iteration}; check the data for near-duplicate traits or extreme scales"
+        )
+
+
+def sample(
+    model: Model,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    thin: int = 1,
+    num_chains: int = 1,
+    seed: int = 0,
+    *,
+    chunk_size: int | None = None,
+    record_covariances: bool | None = None,
+    progress: bool = True,
+    chain_keys=None,
+) -> "Run":
+    """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
+
+    Each chain makes ``num_warmup`` sweeps, then ``num_samples`` recorded draws ``thin`` sweeps
+    apart. Draws are copied to the host every ``chunk_size`` draws. G and R are kept per draw
+    when ``record_covariances`` (default: p <= 100); their posterior means are always kept.
+    ``chain_keys`` (num_chains PRNG keys) overrides the keys derived from ``seed``.
+    """
+    if not isinstance(model, Model):
+        raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
+    num_warmup = _check_count("num_warmup", num_warmup, 0)
+    num_samples = _check_count("num_samples", num_samples, 1)
+    thin = _check_count("thin", thin, 1)
+    num_chains = _check_count("num_chains", num_chains, 1)
+    chunk_size = min(num_samples, 100 if chunk_size is None else _check_count("chunk_size", chunk_size, 1))
+    jax.config.update("jax_enable_x64", True)
+
+    data = model.data
+    p = data.shapes["p"]
+    if record_covariances is None:
+        record_covariances = p <= COVARIANCE_DRAWS_MAX_TRAITS
+    record_fn = record_draw_with_covariances if record_covariances else record_draw
+
+    if chain_keys is None:
+        init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
+    else:
+        chain_keys = jnp.asarray(chain_keys)
+        if chain_keys.shape[0] != num_chains:
+            raise SlamjaxInputError(f"chain_keys: needs {num_chains} keys, got {chain_keys.shape[0]}")
+        init_keys = jax.vmap(lambda key: jax.random.fold_in(key, -1 & 0x7FFFFFFF))(chain_keys)
+    states = jax.vmap(init_state, in_axes=(0, None))(init_keys, data)
+
+    sweeps_per_chunk = chunk_size * thin
+    total = num_warmup + num_samples * thin
+    bar = tqdm(total=total, disable=not progress, unit="it", desc="warm-up")
+    started = time.perf_counter()
+    t = 0
+    while t < num_warmup:
+        stop = min(num_warmup, t + sweeps_per_chunk)
+        states, failures = run_warmup(data, states, chain_keys, t, stop)
+        _raise_on_failure(jax.device_get(failures), stop)
+        bar.update(stop - t)
+        t = stop
+
+    bar.set_description("sampling")
+    accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(data))
+    chunks = []
+    for chunk in range(math.ceil(num_samples / chunk_size)):
+        n_valid = min(chunk_size, num_samples - chunk * chunk_size)
+        states, accumulators, draws, failures = run_draws(
+            data, states, chain_keys, accumulators, t, n_valid,
+            num_draws=chunk_size, thin=thin, record_fn=record_fn,
+        )
+        draws, failures = jax.device_get((draws, failures))
+        _raise_on_failure(failures, t + n_valid * thin)
+        chunks.append({name: value[:, :n_valid] for name, value in draws.items()})
+        bar.update(n_valid * thin)
+        t += n_valid * thin
+    bar.close()
+    elapsed = time.perf_counter() - started
+
+    draws = {name: np.concatenate([c[name] for c in chunks], axis=1) for name in chunks[0]}
+    running = {name: np.asarray(value).mean(axis=0) / num_samples for name, value in jax.device_get(accumulators).items()}
+    return Run(
+        model=model, draws=draws, running_means=running, states=states,
+        settings=dict(num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed),
+        elapsed=elapsed,
+    )
+
+
+class Run:
+    """The result of ``sj.sample``: draws, posterior means and diagnostics, with names."""
+
+    def __init__(self, model: Model, draws: dict, running_means: dict, states, settings: dict, elapsed: float):
+        self.model = model
+        self.settings = settings
+        self.elapsed = elapsed
+        self.final_states = states
+        m = model
+        self.draws = {
+            name: to_original_scale(name, np.array(value), m.Y_mean, m.Y_scale) for name, value in draws.items()
+        }
+        re = m.random_effect
+        self._means = {
+            "G": to_original_scale("G", running_means["G"], m.Y_mean, m.Y_scale),
+            "R": to_original_scale("R", running_means["R"], m.Y_mean, m.Y_scale),
+            "U": to_original_scale("U", np.asarray(re.to_levels(jnp.asarray(running_means["U"]))), m.Y_mean, m.Y_scale),
+            "Eta_mean": to_original_scale(
+                "Eta_mean", np.asarray(re.unrotate(jnp.asarray(running_means["Eta_mean"]))), m.Y_mean, m.Y_scale
+            ),
+        }
+        self._means["P"] = self._means["G"] + self._means["R"]
+        self._datatree = None
+
+    @property
+    def coords(self) -> dict[str, list[str]]:
+        m = self.model
+        return {
+            "trait": m.trait_names,
+            "trait2": m.trait_names,
+            "factor": m.factor_names,
+            "fixed": m.fixed_names,
+            "factor_fixed": m.factor_fixed_names,
+        }
+
+    @property
+    def datatree(self):
+        """All recorded draws as an arviz DataTree (group ``posterior``)."""
+        if self._datatree is None:
+            draws = {name: value for name, value in self.draws.items() if value.size}
+            dims = {name: _DIMS[name] for name in draws}
+            used = {d for name in draws for d in dims[name]}
+            coords = {d: c for d, c in self.coords.items() if d in used}
+            self._datatree = az.from_dict({"posterior": draws}, dims=dims, coords=coords)
+        return self._datatree
+
+    @property
+    def posterior(self):
+        """The posterior group: dims (chain, draw, ...) with named trait, factor and fixed-effect coords."""
+        return self.datatree["posterior"]
+
+    def posterior_mean(self, name: str):
+        """Posterior mean of "Lambda", "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
+        "tot_Eta_prec", "U" (genetic values of the levels of K) or "Eta_mean" (fitted latent traits)."""
+        m = self.model
+        traits = m.trait_names
+        if name in ("G", "R", "P"):
+            return pd.DataFrame(self._means[name], index=traits, columns=traits)
+        if name == "U":
+            return pd.DataFrame(self._means["U"], index=m.level_names, columns=traits)
+        if name == "Eta_mean":
+            return pd.DataFrame(self._means["Eta_mean"], index=m.individual_names, columns=traits)
+        if name not in self.draws:
+            known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
+            raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
+        mean = self.draws[name].mean(axis=(0, 1))
+        index = [self.coords[d] for d in _DIMS[name]]
+        if mean.ndim == 1:
+            return pd.Series(mean, index=index[0], name=name)
+        return pd.DataFrame(mean, index=index[0], columns=index[1])
+
+    def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
+        """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
+
+        By default: h2, resid_h2, F_h2, tot_Eta_prec and B (loadings are left out: factors may
+        switch labels between chains). Warns naming parameters with r_hat > 1.01 or ess_bulk < 100.
+        """
+        if var_names is None:
+            var_names = [v for v in ("h2", "resid_h2", "F_h2", "tot_Eta_prec", "B") if v in self.posterior]
+        table = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none")
+        if self.settings["num_chains"] * self.settings["num_samples"] >= 4:
+            bad = table.index[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 100)]
+            if len(bad):
+                warnings.warn(
+                    f"{len(bad)} parameters have r_hat > 1.01 or ess_bulk < 100 "
+                    f"(e.g. {', '.join(map(str, bad[:5]))}); run longer or check convergence",
+                    stacklevel=2,
+                )
+        return table
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"Run({self.model!r}, chains={s['num_chains']}, warmup={s['num_warmup']}, "
+            f"samples={s['num_samples']}, thin={s['thin']}, {self.elapsed:.1f} s)"
+        )

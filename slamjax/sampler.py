@@ -1,0 +1,147 @@
+"""One Gibbs sweep, and the compiled loops that run it over iterations and chains.
+
+A block knows nothing of chains: ``sweep`` takes and returns one chain's State. This module adds
+``vmap`` over chains and loops over iterations. Iteration t of a chain uses the key
+``fold_in(chain_key, t)``, so draws do not depend on how a run is cut into chunks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Int, PRNGKeyArray, PyTree
+
+from ._sampler_data import SamplerData
+from .blocks.factors import sample_factor_scores
+from .blocks.regression import sample_regression
+from .blocks.variance import sample_h2_index
+from .observation.gaussian import impute_missing
+from .state import B_precision, State
+
+__all__ = ["sweep", "BLOCK_NAMES", "run_warmup", "run_draws"]
+
+# bit i of the failure flag set by a sweep: the factorisation in this block was not finite
+BLOCK_NAMES = ("trait regressions [B; Lambda]", "factor regressions B_F", "factor scores F")
+
+
+def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, Int[Array, ""]]:
+    """One partially collapsed Gibbs sweep (DESIGN.md section 2). Returns (state, failure bits)."""
+    keys = jax.random.split(key, 11)
+    re = data.re
+    variances = re.variances(data.h2_values)
+    b = data.X.shape[1]
+    p = state.Eta.shape[1]
+
+    # 1-3: traits. (B, Lambda, tau) then h2 marginal over U_R, then U_R.
+    W = jnp.concatenate([data.X, state.F], axis=1)
+    prior_precision = jnp.concatenate(
+        [B_precision(data, state.B_prior, p), data.Lambda_prior.precision(state.Lambda_prior)], axis=0
+    )
+    coef, tau, trait_ok = sample_regression(
+        keys[0], state.Eta, W, variances, state.resid_h2_index, prior_precision,
+        data.tau_shape, data.tau_rate, data.n_flat,
+    )
+    B, Lambda = coef[:b], coef[b:]
+    resid = state.Eta - W @ coef
+    h2_index = sample_h2_index(keys[1], resid, tau, variances, data.trait_log_prior).astype(jnp.int32)
+    h2 = data.h2_values[h2_index]
+    U_R = re.sample_effects(keys[2], resid, h2, tau)
+
+    # 4-6: factors, the same three blocks on (F, X_F).
+    B_F, tau_F, factor_ok = sample_regression(
+        keys[3], state.F, data.X_F, variances, state.F_h2_index,
+        data.B_F_prior.precision(state.B_F_prior), data.F_tau_shape, data.F_tau_rate, 0,
+    )
+    F_fixed = data.X_F @ B_F
+    F_h2_index = sample_h2_index(keys[4], state.F - F_fixed, tau_F, variances, data.factor_log_prior).astype(
+        jnp.int32
+    )
+    F_h2 = data.h2_values[F_h2_index]
+    U_F = re.sample_effects(keys[5], state.F - F_fixed, F_h2, tau_F)
+
+    # 7: factor scores.
+    trait_effects = data.X @ B + re.effect_on_rows(U_R)
+    F, scores_ok = sample_factor_scores(
+        keys[6], state.Eta - trait_effects, Lambda, tau / (1.0 - h2),
+        F_fixed + re.effect_on_rows(U_F), tau_F / (1.0 - F_h2),
+    )
+
+    # 8: shrinkage.
+    Lambda_prior = data.Lambda_prior.sample(keys[7], state.Lambda_prior, Lambda, tau)
+    B_prior = data.B_prior.sample(keys[8], state.B_prior, B[1:], tau)
+    B_F_prior = data.B_F_prior.sample(keys[9], state.B_F_prior, B_F, tau_F)
+
+    # 9: observation model.
+    Eta = state.Eta
+    if data.has_missing:
+        fitted = re.unrotate(trait_effects + F @ Lambda)
+        Eta = re.rotate(impute_missing(keys[10], fitted, (1.0 - h2) / tau, data.Y_filled, data.observed))
+
+    new_state = State(
+        Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,
+        F=F, B_F=B_F, tot_F_prec=tau_F, F_h2_index=F_h2_index, U_F=U_F,
+        Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior,
+    )
+    failures = (
+        (~trait_ok).astype(jnp.int32) | ((~factor_ok).astype(jnp.int32) << 1) | ((~scores_ok).astype(jnp.int32) << 2)
+    )
+    return new_state, failures
+
+
+def _sweeps(data, state, chain_key, start, stop):
+    def body(t, carry):
+        state, failures = carry
+        state, failed = sweep(jax.random.fold_in(chain_key, t), state, data)
+        return state, failures | failed
+
+    return lax.fori_loop(start, stop, body, (state, jnp.int32(0)))
+
+
+@eqx.filter_jit
+def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop):
+    """Sweeps start..stop-1 for every chain (vmapped); start/stop are traced (no recompile)."""
+    return jax.vmap(_sweeps, in_axes=(None, 0, 0, None, None))(data, states, chain_keys, start, stop)
+
+
+@functools.partial(jax.jit, static_argnames=("num_draws", "thin", "record_fn"))
+def run_draws(
+    data: SamplerData,
+    states: State,
+    chain_keys: PRNGKeyArray,
+    accumulators: PyTree,
+    start,
+    n_valid,
+    *,
+    num_draws: int,
+    thin: int,
+    record_fn,
+):
+    """``num_draws`` recorded draws, ``thin`` sweeps apart, from sweep ``start`` on, for every chain.
+
+    ``record_fn(state, data) -> (draws, running)`` gives the quantities kept per draw and those
+    only averaged; draws past ``n_valid`` (the tail of the last chunk) are left out of the sums.
+    Returns (states, accumulators, draws, failure bits).
+    """
+
+    def one_chain(state, chain_key, accumulator):
+        def body(carry, i):
+            state, accumulator, failures = carry
+            first = start + i * thin
+            state, failed = _sweeps(data, state, chain_key, first, first + thin)
+            draws, running = record_fn(state, data)
+            weight = (i < n_valid).astype(jnp.float64)
+            accumulator = jax.tree.map(lambda acc, x: acc + weight * x, accumulator, running)
+            return (state, accumulator, failures | failed), draws
+
+        (state, accumulator, failures), draws = lax.scan(
+            body, (state, accumulator, jnp.int32(0)), jnp.arange(num_draws)
+        )
+        return state, accumulator, draws, failures
+
+    return jax.vmap(one_chain)(states, chain_keys, accumulators)
+
+

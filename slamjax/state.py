@@ -1,0 +1,126 @@
+"""The state of one chain (an ``eqx.Module`` pytree), its initialisation and prior draws.
+
+Trait-level arrays keep traits last. Responses, factor scores and random effects are held in the
+rotated coordinates of the random-effect backend (see ``random_effects.eigen``); h2 values are
+held as indices into the grid ``SamplerData.h2_values``. F, U_F, B_F and Lambda are in the
+parameter-expanded scale: the recorded draws divide tot_F_prec out.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from ._random import normal
+from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
+
+from ._sampler_data import SamplerData
+from .priors._base import gamma_draw
+
+__all__ = ["State", "init_state", "sample_prior_state", "sample_latent_traits", "B_precision"]
+
+
+class State(eqx.Module):
+    Eta: Float[Array, "n p"]  # latent traits (rotated)
+    B: Float[Array, "b p"]
+    Lambda: Float[Array, "k p"]
+    tot_Eta_prec: Float[Array, " p"]
+    resid_h2_index: Int[Array, " p"]
+    U_R: Float[Array, "r p"]  # rotated coordinates
+    F: Float[Array, "n k"]  # rotated
+    B_F: Float[Array, "bF k"]
+    tot_F_prec: Float[Array, " k"]
+    F_h2_index: Int[Array, " k"]
+    U_F: Float[Array, "r k"]  # rotated coordinates
+    Lambda_prior: PyTree
+    B_prior: PyTree
+    B_F_prior: PyTree
+
+
+def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array, "b p"]:
+    """tau-free prior precision of B: the intercept's fixed precision over the ARD rows."""
+    intercept = jnp.full((1, p), data.intercept_precision)
+    return jnp.concatenate([intercept, data.B_prior.precision(B_prior_state)], axis=0)
+
+
+def _middle_index(data: SamplerData, size: int) -> Int[Array, " size"]:
+    middle = jnp.argmin(jnp.abs(data.h2_values - 0.5))
+    return jnp.full((size,), middle, dtype=jnp.int32)
+
+
+def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
+    """A starting state: random factor scores, zero effects, h2 near 0.5, unit precisions."""
+    s = data.shapes
+    n, p, k, b, b_F, r = s["n"], s["p"], s["k"], s["b"], s["b_F"], s["r"]
+    return State(
+        Eta=data.re.rotate(data.Y_filled) if data.has_missing else data.Eta_complete,
+        B=jnp.zeros((b, p)),
+        Lambda=jnp.zeros((k, p)),
+        tot_Eta_prec=jnp.ones((p,)),
+        resid_h2_index=_middle_index(data, p),
+        U_R=jnp.zeros((r, p)),
+        F=normal(key, (n, k)),
+        B_F=jnp.zeros((b_F, k)),
+        tot_F_prec=jnp.ones((k,)),
+        F_h2_index=_middle_index(data, k),
+        U_F=jnp.zeros((r, k)),
+        Lambda_prior=data.Lambda_prior.init(k, p),
+        B_prior=data.B_prior.init(b - 1, p),
+        B_F_prior=data.B_F_prior.init(b_F, k),
+    )
+
+
+def _coefficients(key, precision, tau):
+    """Draws coef_ij ~ N(0, 1 / (tau_j precision_ij))."""
+    return normal(key, precision.shape) / jnp.sqrt(precision * tau[None, :])
+
+
+def sample_latent_traits(key: PRNGKeyArray, state: State, data: SamplerData) -> Float[Array, "n p"]:
+    """Eta ~ p(Eta | everything else): X B + F Lambda + Z U_R + E_R, in rotated coordinates."""
+    h2 = data.h2_values[state.resid_h2_index]
+    mean = data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R)
+    sd = jnp.sqrt((1.0 - h2) / state.tot_Eta_prec)
+    return mean + sd[None, :] * normal(key, mean.shape)
+
+
+def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
+    """A draw of every parameter from the prior, and latent traits from the model (for Geweke's test).
+
+    Needs proper priors: ``intercept_precision > 0``.
+    """
+    s = data.shapes
+    n, p, k, b, b_F, r = s["n"], s["p"], s["k"], s["b"], s["b_F"], s["r"]
+    keys = iter(jax.random.split(key, 16))
+    tau = gamma_draw(next(keys), jnp.full((p,), data.tau_shape), data.tau_rate)
+    tau_F = gamma_draw(next(keys), jnp.full((k,), data.F_tau_shape), data.F_tau_rate)
+    h2_index = jax.random.categorical(next(keys), data.trait_log_prior, shape=(p,))
+    F_h2_index = jax.random.categorical(next(keys), data.factor_log_prior, shape=(k,))
+    Lambda_prior = data.Lambda_prior.sample_prior(next(keys), k, p)
+    B_prior = data.B_prior.sample_prior(next(keys), b - 1, p)
+    B_F_prior = data.B_F_prior.sample_prior(next(keys), b_F, k)
+    B = _coefficients(next(keys), B_precision(data, B_prior, p), tau)
+    Lambda = _coefficients(next(keys), data.Lambda_prior.precision(Lambda_prior), tau)
+    B_F = _coefficients(next(keys), data.B_F_prior.precision(B_F_prior), tau_F)
+    h2 = data.h2_values[h2_index]
+    F_h2 = data.h2_values[F_h2_index]
+    U_R = normal(next(keys), (r, p)) * jnp.sqrt(h2 / tau)[None, :]
+    U_F = normal(next(keys), (r, k)) * jnp.sqrt(F_h2 / tau_F)[None, :]
+    F_mean = data.X_F @ B_F + data.re.effect_on_rows(U_F)
+    F = F_mean + normal(next(keys), (n, k)) * jnp.sqrt((1.0 - F_h2) / tau_F)[None, :]
+    state = State(
+        Eta=jnp.zeros((n, p)),
+        B=B,
+        Lambda=Lambda,
+        tot_Eta_prec=tau,
+        resid_h2_index=h2_index.astype(jnp.int32),
+        U_R=U_R,
+        F=F,
+        B_F=B_F,
+        tot_F_prec=tau_F,
+        F_h2_index=F_h2_index.astype(jnp.int32),
+        U_F=U_F,
+        Lambda_prior=Lambda_prior,
+        B_prior=B_prior,
+        B_F_prior=B_F_prior,
+    )
+    return eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data))
