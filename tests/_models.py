@@ -1,0 +1,59 @@
+"""Small models and original-space (unrotated) closed forms shared by the statistical tests."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+import slamjax as sj
+from slamjax.state import sample_prior_state
+
+
+def random_design(n: int, r: int, seed: int):
+    """An incidence matrix Z (n x r; every individual has one level, every level < n has data)
+    and a positive-definite K (r x r)."""
+    rng = np.random.default_rng(seed)
+    if r == n:
+        Z = np.eye(n)
+    else:
+        levels = np.concatenate([np.arange(min(n, r)), rng.integers(0, min(n, r), max(0, n - r))])
+        Z = np.zeros((n, r))
+        Z[np.arange(n), rng.permutation(levels)] = 1.0
+    M = rng.normal(size=(r, 2 * r))
+    K = M @ M.T / (2 * r) + 0.1 * np.eye(r)
+    return Z, K
+
+
+def tiny_model(
+    n=30, p=4, k=2, r=None, seed=0, intercept_precision=0.5, fraction_missing=0.0, h2_divisions=5, priors=None
+) -> sj.Model:
+    """A model with an intercept and one covariate for the traits, one covariate for the factors."""
+    rng = np.random.default_rng(seed)
+    r = n if r is None else r
+    Z, K = random_design(n, r, seed)
+    Y = rng.normal(size=(n, p))
+    if fraction_missing:
+        Y[rng.random((n, p)) < fraction_missing] = np.nan
+        Y[0] = rng.normal(size=p)  # every trait keeps observations
+        Y[1] = rng.normal(size=p)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    X_F = rng.normal(size=(n, 1))
+    if priors is None:
+        priors = sj.Priors(intercept_precision=intercept_precision)
+    return sj.Model(
+        Y=Y, X=X, X_F=X_F, Z=Z, K=K, n_factors=k, h2_divisions=h2_divisions, priors=priors, scale_Y=False
+    )
+
+
+def prior_state(model: sj.Model, seed: int = 1):
+    return sample_prior_state(jax.random.key(seed), model.data)
+
+
+def covariance(model: sj.Model, h2: float) -> np.ndarray:
+    """V = h2 Z K Z' + (1 - h2) I in the original coordinates."""
+    Z, K = model.inputs.Z, model.inputs.K
+    return h2 * Z @ K @ Z.T + (1.0 - h2) * np.eye(Z.shape[0])
+
+
+def Q(model: sj.Model) -> np.ndarray:
+    return np.asarray(model.random_effect.Q)
