@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -101,7 +100,7 @@ def _sweeps(data, state, chain_key, start, stop):
     return lax.fori_loop(start, stop, body, (state, jnp.int32(0)))
 
 
-@eqx.filter_jit
+@jax.jit
 def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop):
     """Sweeps start..stop-1 for every chain (vmapped); start/stop are traced (no recompile)."""
     return jax.vmap(_sweeps, in_axes=(None, 0, 0, None, None))(data, states, chain_keys, start, stop)
