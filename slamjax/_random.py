@@ -1,19 +1,23 @@
-"""Random variates for the sampler.
+"""Random variates for the sampler, fast on XLA:CPU.
 
-Standard normal and Gamma variates are generated in float32 and returned as float64: on XLA:CPU
-the float64 inverse-error-function and Gamma rejection loops cost about 3x more, and these draws
-dominate a sweep at moderate sizes. The arithmetic that uses them stays in float64; float32
-variates carry a relative quantisation of 6e-8 and normal tails to 5.4 sd (probability 7e-8),
-far below the Monte Carlo error of any run.
+Standard normals are generated in float32 and returned as float64: the float64 inverse error
+function costs about 3x more, and normal draws are a large share of a sweep. The arithmetic that
+uses them stays in float64; float32 variates carry a relative quantisation of 6e-8 and normal tails
+to 5.4 sd (probability 7e-8), far below the Monte Carlo error of any run.
+
+Gamma variates use Marsaglia & Tsang's (2000) rejection sampler, vectorised over the whole array
+(every round proposes for all elements, keeps the first acceptance of each): jax.random.gamma
+runs a key-splitting loop per element and measured 23 ms for 40,000 draws here, this 1-2 ms.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["normal", "standard_gamma"]
+__all__ = ["normal", "uniform", "standard_gamma"]
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
@@ -21,8 +25,43 @@ def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
     return jax.random.normal(key, shape, dtype=jnp.float32).astype(jnp.float64)
 
 
+def uniform(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
+    """Independent U(0, 1) variates, never exactly 0."""
+    u = jax.random.uniform(key, shape, dtype=jnp.float32, minval=jnp.finfo(jnp.float32).tiny)
+    return u.astype(jnp.float64)
+
+
 def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> Float[Array, "..."]:
-    """Independent Gamma(shape_parameter, 1) variates (one per element)."""
-    a = jnp.asarray(shape_parameter)
-    draw = jax.random.gamma(key, a.astype(jnp.float32), dtype=jnp.float32).astype(jnp.float64)
-    return jnp.maximum(draw, jnp.finfo(jnp.float64).tiny)
+    """Independent Gamma(a, 1) variates, one per element of ``a`` (a > 0).
+
+    Marsaglia-Tsang for a >= 1 (acceptance >= 0.95 per proposal); a < 1 through
+    Gamma(a) = Gamma(a + 1) U^(1/a).
+    """
+    a = jnp.asarray(shape_parameter, jnp.float64)
+    shape = a.shape
+    boosted = a < 1.0
+    d = jnp.where(boosted, a + 1.0, a) - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+    key_boost, key_loop = jax.random.split(key)
+
+    def propose(round_key):
+        key_x, key_u = jax.random.split(round_key)
+        x = normal(key_x, shape)
+        u = uniform(key_u, shape)
+        v = (1.0 + c * x) ** 3
+        safe_v = jnp.where(v > 0, v, 1.0)
+        accept = (v > 0) & (jnp.log(u) < 0.5 * x**2 + d - d * safe_v + d * jnp.log(safe_v))
+        return accept, d * safe_v
+
+    def body(carry):
+        i, value, done = carry
+        accept, proposal = propose(jax.random.fold_in(key_loop, i))
+        value = jnp.where(done, value, proposal)
+        return i + 1, value, done | accept
+
+    def not_finished(carry):
+        return ~jnp.all(carry[2])
+
+    _, value, _ = lax.while_loop(not_finished, body, (0, jnp.zeros(shape), jnp.zeros(shape, bool)))
+    boost = jnp.where(boosted, uniform(key_boost, shape) ** (1.0 / a), 1.0)
+    return jnp.maximum(value * boost, jnp.finfo(jnp.float64).tiny)

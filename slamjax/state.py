@@ -17,7 +17,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 from ._sampler_data import SamplerData
 from .priors._base import gamma_draw
 
-__all__ = ["State", "init_state", "sample_prior_state", "sample_latent_traits", "B_precision"]
+__all__ = ["State", "init_state", "strongly_typed", "sample_prior_state", "sample_latent_traits", "B_precision"]
 
 
 class State(eqx.Module):
@@ -48,11 +48,17 @@ def _middle_index(data: SamplerData, size: int) -> Int[Array, " size"]:
     return jnp.full((size,), middle, dtype=jnp.int32)
 
 
+def strongly_typed(tree: PyTree) -> PyTree:
+    """The same arrays without weak types, so that a state made here and one returned by a sweep
+    have the same signature (a weakly typed leaf would compile the loops twice)."""
+    return jax.tree.map(lambda x: jnp.asarray(x).astype(jnp.asarray(x).dtype), tree)
+
+
 def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
     """A starting state: random factor scores, zero effects, h2 near 0.5, unit precisions."""
     s = data.shapes
     n, p, k, b, b_F, r = s["n"], s["p"], s["k"], s["b"], s["b_F"], s["r"]
-    return State(
+    return strongly_typed(State(
         Eta=data.re.rotate(data.Y_filled) if data.has_missing else data.Eta_complete,
         B=jnp.zeros((b, p)),
         Lambda=jnp.zeros((k, p)),
@@ -67,7 +73,7 @@ def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
         Lambda_prior=data.Lambda_prior.init(k, p),
         B_prior=data.B_prior.init(b - 1, p),
         B_F_prior=data.B_F_prior.init(b_F, k),
-    )
+    ))
 
 
 def _coefficients(key, precision, tau):
@@ -123,4 +129,4 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
         B_prior=B_prior,
         B_F_prior=B_F_prior,
     )
-    return eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data))
+    return strongly_typed(eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data)))

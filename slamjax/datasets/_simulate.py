@@ -37,7 +37,7 @@ def simulate(
 
     K defaults to a half-sib design (n / offspring_per_sire sires, as in MegaLMM's simulations).
     Lambda (k x p) is sparse: factor l loads on a random 10-60 % of the traits with N(0, 1)
-    values scaled by 1 / (1 + l / 2). F_h2 ~ U(0, 0.9) unless given, resid_h2 ~ U(0, 0.8),
+    values scaled by 1 / (1 + l / 2). F_h2 ~ U(0, 0.9) unless given, resid_h2 ~ U(0, 0.9),
     residual variances 1 / tau ~ U(0.2, 0.6). ``truth`` holds Lambda, F_h2, resid_h2,
     tot_Eta_prec, G, R, P, h2 (per trait: diag G / diag P), U (genetic values), F, mu.
     """
@@ -65,7 +65,7 @@ def simulate(
         loaded[rng.integers(p)] = True
         Lambda[factor, loaded] = rng.normal(size=loaded.sum()) / (1.0 + factor / 2.0)
     F_h2 = rng.uniform(0.0, 0.9, k) if factor_h2 is None else np.asarray(factor_h2, float)
-    resid_h2_true = rng.uniform(0.0, 0.8, p) if resid_h2 is None else np.asarray(resid_h2, float)
+    resid_h2_true = rng.uniform(0.0, 0.9, p) if resid_h2 is None else np.asarray(resid_h2, float)
     resid_var = rng.uniform(0.2, 0.6, p)
     mu = rng.normal(size=p)
 
