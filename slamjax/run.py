@@ -207,11 +207,13 @@ class Run:
     def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
         """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
 
-        By default: h2, resid_h2, F_h2, tot_Eta_prec and B (loadings are left out: factors may
-        switch labels between chains). Warns naming parameters with r_hat > 1.01 or ess_bulk < 100.
+        By default the quantities that do not depend on factor labels: h2, G (when recorded) and
+        B. Factor-level draws (Lambda, F_h2, B_F) can switch labels between chains, so their r_hat
+        says little; ask for them with ``var_names``. Warns naming parameters with r_hat > 1.01 or
+        ess_bulk < 100.
         """
         if var_names is None:
-            var_names = [v for v in ("h2", "resid_h2", "F_h2", "tot_Eta_prec", "B") if v in self.posterior]
+            var_names = [v for v in ("h2", "G", "B") if v in self.posterior]
         table = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none")
         if self.settings["num_chains"] * self.settings["num_samples"] >= 4:
             bad = table.index[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 100)]

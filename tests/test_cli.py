@@ -53,12 +53,12 @@ def test_good_config(tmp_path):
 def test_shipped_wheat_config_is_valid():
     cfg = load_config(REPO / "configs" / "wheat.yaml")
     assert cfg["data"] == "wheat"
-    assert cfg["model"] == {"n_factors": 4, "h2_divisions": 20}
+    assert cfg["model"] == {"n_factors": 2, "h2_divisions": 20}
     assert cfg["sampling"] == {
-        "num_warmup": 1000,
+        "num_warmup": 3000,
         "num_samples": 1000,
-        "thin": 2,
-        "num_chains": 2,
+        "thin": 5,
+        "num_chains": 4,
         "seed": 0,
     }
 
@@ -200,3 +200,22 @@ def test_format_report():
     # correlation matrix has 1.00 on the diagonal
     corr_rows = [line for line in lines if line.strip().startswith(("env1 ", "env2 ", "env4 "))]
     assert any("1.00" in line for line in corr_rows)
+
+
+def test_fit_end_to_end(tmp_path):
+    """A short fit through the command line prints h2, genetic correlations and r_hat."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "short.yaml"
+    config.write_text(
+        "data: wheat\nmodel:\n  n_factors: 2\n  h2_divisions: 10\n"
+        "sampling:\n  num_warmup: 20\n  num_samples: 20\n  thin: 1\n  num_chains: 2\n  seed: 0\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "slamjax.cli", "fit", str(config)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Crossa" in result.stdout
+    assert "env1" in result.stdout and "Genetic correlations" in result.stdout
+    assert "Max r_hat" in result.stdout
