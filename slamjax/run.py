@@ -6,7 +6,6 @@ import math
 import time
 import warnings
 
-import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,6 +175,8 @@ class Run:
             dims = {name: _DIMS[name] for name in draws}
             used = {d for name in draws for d in dims[name]}
             coords = {d: c for d, c in self.coords.items() if d in used}
+            import arviz as az
+
             self._datatree = az.from_dict({"posterior": draws}, dims=dims, coords=coords)
         return self._datatree
 
@@ -214,6 +215,8 @@ class Run:
         """
         if var_names is None:
             var_names = [v for v in ("h2", "G", "B") if v in self.posterior]
+        import arviz as az
+
         table = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none")
         if self.settings["num_chains"] * self.settings["num_samples"] >= 4:
             bad = table.index[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 100)]
