@@ -8,13 +8,37 @@ import pandas as pd
 from .._errors import SlamjaxInputError
 from ._dataset import Dataset
 
-__all__ = ["simulate", "half_sib_relationship"]
+__all__ = ["simulate", "half_sib_relationship", "random_pedigree_relationship"]
 
 
 def half_sib_relationship(n_sires: int, offspring_per_sire: int) -> np.ndarray:
     """Additive relationship of half-sib families: 1 on the diagonal, 1/4 within a sire family."""
     family = np.repeat(np.arange(n_sires), offspring_per_sire)
     return np.where(family[:, None] == family[None, :], 0.25, 0.0) + 0.75 * np.eye(family.size)
+
+
+def random_pedigree_relationship(n: int, generations: int = 5, seed: int = 0) -> np.ndarray:
+    """Additive relationship matrix A of a random-mating pedigree (tabular method).
+
+    n individuals in ``generations`` equal generations; the first are unrelated founders and each
+    later individual has a random sire and dam (distinct) from the previous generation, so A holds
+    full and half sibs, cousins and parent-offspring pairs, as a breeding population does.
+    """
+    rng = np.random.default_rng(seed)
+    sizes = np.full(generations, n // generations)
+    sizes[: n % generations] += 1
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    A = np.zeros((n, n))
+    for g in range(generations):
+        for i in range(starts[g], starts[g + 1]):
+            if g == 0:
+                A[i, i] = 1.0
+                continue
+            sire, dam = rng.choice(np.arange(starts[g - 1], starts[g]), size=2, replace=False)
+            A[i, :i] = 0.5 * (A[sire, :i] + A[dam, :i])
+            A[:i, i] = A[i, :i]
+            A[i, i] = 1.0 + 0.5 * A[sire, dam]
+    return A
 
 
 def simulate(
@@ -24,7 +48,6 @@ def simulate(
     seed: int = 0,
     *,
     K: np.ndarray | None = None,
-    offspring_per_sire: int = 10,
     fraction_missing: float = 0.0,
     factor_h2: np.ndarray | None = None,
     resid_h2: np.ndarray | None = None,
@@ -35,7 +58,9 @@ def simulate(
         U_F[:, l] ~ N(0, F_h2_l K), E_F[:, l] ~ N(0, (1 - F_h2_l) I),
         U_R[:, j] ~ N(0, resid_h2_j / tau_j K), E_R[:, j] ~ N(0, (1 - resid_h2_j) / tau_j I).
 
-    K defaults to a half-sib design (n / offspring_per_sire sires, as in MegaLMM's simulations).
+    K defaults to the relationship matrix of a random-mating pedigree of 5 generations
+    (``random_pedigree_relationship``); a half-sib design (``half_sib_relationship``, as in
+    MegaLMM's simulations) carries much less information about h2.
     Lambda (k x p) is sparse: factor l loads on a random 10-60 % of the traits with N(0, 1)
     values scaled by 1 / (1 + l / 2). F_h2 ~ U(0, 0.9) unless given, resid_h2 ~ U(0, 0.9),
     residual variances 1 / tau ~ U(0.2, 0.6). ``truth`` holds Lambda, F_h2, resid_h2,
@@ -48,11 +73,7 @@ def simulate(
         raise SlamjaxInputError(f"simulate: fraction_missing must lie in [0, 1), got {fraction_missing}")
     rng = np.random.default_rng(seed)
     if K is None:
-        if n % offspring_per_sire:
-            raise SlamjaxInputError(
-                f"simulate: n={n} is not a multiple of offspring_per_sire={offspring_per_sire}; pass K"
-            )
-        K = half_sib_relationship(n // offspring_per_sire, offspring_per_sire)
+        K = random_pedigree_relationship(n, seed=seed)
     K = np.asarray(K, dtype=np.float64)
     if K.shape != (n, n):
         raise SlamjaxInputError(f"simulate: K must be ({n}, {n}), got {K.shape}")
