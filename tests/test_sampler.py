@@ -90,3 +90,13 @@ def test_sample_refuses_bad_settings():
             _sample(model, **kwargs)
     with pytest.raises(sj.SlamjaxInputError, match="model"):
         sj.sample("not a model")
+
+
+def test_failed_factorisation_names_the_block():
+    from slamjax.run import _raise_on_failure
+
+    _raise_on_failure(np.zeros((2,), np.int32), 10)
+    with pytest.raises(sj.NumericalError, match=r"factor scores F.*iteration 10"):
+        _raise_on_failure(np.array([0, 4], np.int32), 10)
+    with pytest.raises(sj.NumericalError, match=r"trait regressions.*factor regressions"):
+        _raise_on_failure(np.array([3, 0], np.int32), 7)
