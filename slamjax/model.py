@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from ._errors import SlamjaxInputError
 from ._sampler_data import SamplerData
@@ -22,8 +23,19 @@ class Model:
         Y = X B + F Lambda + Z U_R + E_R,    F = X_F B_F + Z U_F + E_F,
         vec(U_R) ~ N(0, diag(h2 / tau) (x) K),  E_R rows ~ N(0, diag((1 - h2) / tau)), likewise for F.
 
+    Give the design either as a formula or as matrices:
+
+        sj.Model(Y=Y, data=df, formula="~ Population + (1|Line)", relmat={"Line": A}, n_factors=10)
+        sj.Model(Y=Y, X=X, Z=Z, K=A, n_factors=10)
+
     Arguments:
-        Y: (n, p) array or DataFrame (individuals x traits); NaN marks a missing cell.
+        Y: (n, p) array or DataFrame (individuals x traits); NaN marks a missing cell. With a
+            formula, a DataFrame Y is aligned to ``data`` by index (use ``sj.wide`` for tall data).
+        data: one row per individual (index = individual id) holding the formula's variables.
+        formula: lme4 syntax: fixed effects (factors, interactions, numeric covariates) and one
+            random intercept ``(1|group)``; ``relmat`` maps the group to its covariance over levels.
+        factor_formula: fixed effects of the factors (``"~ x"``; no intercept) and their random
+            effect; by default the factors get the traits' random effect and no fixed effects.
         X: fixed effects of the traits (n, b); an intercept column is added when absent.
         X_F: fixed effects of the factors (n, b_F), without an intercept (fixed at 0).
         Z: random-effect design (n, r); identity when None (one level per individual).
@@ -44,10 +56,23 @@ class Model:
         K=None,
         *,
         n_factors: int,
+        data: pd.DataFrame | None = None,
+        formula: str | None = None,
+        relmat: dict | None = None,
+        factor_formula: str | None = None,
         h2_divisions: int = 20,
         priors: Priors | None = None,
         scale_Y: bool = True,
     ):
+        if formula is not None or data is not None:
+            Y, X, X_F, Z, K = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
+            self.formula, self.factor_formula = formula, factor_formula
+        elif relmat is not None or factor_formula is not None:
+            raise SlamjaxInputError(
+                "relmat / factor_formula: only used with a formula; pass data=..., formula='~ 1 + (1|line)'"
+            )
+        else:
+            self.formula = self.factor_formula = None
         validated = validate_inputs(Y, X, X_F, Z, K, n_factors=n_factors, h2_divisions=h2_divisions)
         if priors is None:
             priors = Priors()
@@ -134,3 +159,51 @@ class Model:
             f"b_F={s['b_F']} factor fixed, r={s['r']} levels, h2_divisions={self.h2_divisions}, "
             f"missing={missing:.1%}, backend=eigen)"
         )
+
+
+def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
+    """Design matrices from an lme4-style formula, as DataFrames aligned to ``data``'s index."""
+    from .formula import build_design
+
+    given = [name for name, value in (("X", X), ("X_F", X_F), ("Z", Z), ("K", K)) if value is not None]
+    if given:
+        raise SlamjaxInputError(
+            f"{', '.join(given)}: give the design either as a formula (with data) or as matrices, not both"
+        )
+    if data is None or formula is None:
+        raise SlamjaxInputError("formula and data: a formula needs data (one row per individual) and vice versa")
+    design = build_design(data, formula, relmat, factor_formula)
+    if design.X.shape[1] == 0 or "(Intercept)" not in design.X.columns:
+        raise SlamjaxInputError(
+            f"formula: {formula!r} has no intercept; slamjax always fits a trait intercept, remove '0 +' or '- 1'"
+        )
+    if len(design.random) != 1:
+        terms = ", ".join(f"(1|{t.group})" for t in design.random) or "none"
+        raise SlamjaxInputError(
+            f"formula: this release fits exactly one random effect with the eigen backend, got {terms}; "
+            "several random effects come with the cholesky backend"
+        )
+    term = design.random[0]
+    if [t.group for t in design.factor_random] != [term.group]:
+        raise SlamjaxInputError(
+            f"factor_formula: the factors must have the traits' random effect (1|{term.group}) in this release"
+        )
+    index = data.index
+    if isinstance(Y, pd.DataFrame):
+        missing = index.difference(Y.index)
+        extra = Y.index.difference(index)
+        if len(missing) or len(extra):
+            raise SlamjaxInputError(
+                f"Y: its index must hold the same individuals as data's index; {len(missing)} in data but not "
+                f"in Y (e.g. {list(missing[:5])}), {len(extra)} in Y but not in data (e.g. {list(extra[:5])}); "
+                "align them, e.g. Y = Y.loc[data.index]"
+            )
+        if Y.index.has_duplicates:
+            raise SlamjaxInputError(f"Y: duplicated individual ids {list(Y.index[Y.index.duplicated()][:5])}")
+        Y = Y.loc[index]
+    elif np.ndim(Y) == 2 and np.shape(Y)[0] != len(index):
+        raise SlamjaxInputError(f"Y: has {np.shape(Y)[0]} rows but data has {len(index)}; they must match")
+    levels = term.levels
+    Z = pd.DataFrame(term.Z, index=index, columns=levels)
+    K = pd.DataFrame(term.K, index=levels, columns=levels)
+    return Y, design.X, design.X_F, Z, K

@@ -80,4 +80,37 @@ class Priors:
     def n_flat(self) -> int:
         return int(self.intercept_precision == 0)
 
+    def __repr__(self) -> str:
+        lines = ["Priors("]
+        for field in dataclasses.fields(self):
+            lines.append(f"    {field.name}={_describe(getattr(self, field.name))},  # {_MEANING[field.name]}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+_MEANING = {
+    "tot_Eta_var": "variance of each standardised trait not explained by the factors (1/tau): tau ~ Gamma(nu/2, nu V/2)",
+    "tot_F_var": "total variance of each factor (parameter expansion): precision ~ Gamma(nu/2, nu V/2)",
+    "Lambda": "loadings k x p, prior precision tau_j x this prior's precision",
+    "B": "trait fixed effects (all but the intercept)",
+    "B_F": "factor fixed effects",
+    "h2": "weights of the trait h2 grid points",
+    "F_h2": "weights of the factor h2 grid points",
+    "intercept_precision": "tau-scaled prior precision of the trait intercept (0 = flat)",
+}
+
+
+def _describe(value) -> str:
+    """A repr that shows every hyperparameter, defaults included."""
+    if value is None:
+        return "None (uniform)"
+    if dataclasses.is_dataclass(value):
+        inner = ", ".join(f"{f.name}={getattr(value, f.name)!r}" for f in dataclasses.fields(value))
+        return f"{type(value).__name__}({inner})"
+    if callable(value):
+        return f"<function {getattr(value, '__name__', repr(value))}>"
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return f"array of {len(value)} weights"
+    return repr(value)
+
 
