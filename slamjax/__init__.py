@@ -2,6 +2,7 @@
 
 from . import datasets as datasets, priors as priors
 from ._errors import NumericalError as NumericalError, SlamjaxInputError as SlamjaxInputError
+from .formula import wide as wide
 from .grid import h2_grid as h2_grid
 from .model import Model as Model
 from .priors import Priors as Priors, VarianceComponent as VarianceComponent
