@@ -1,10 +1,11 @@
 """slamjax: SLAMglmm, a Bayesian sparse-factor multi-trait mixed model, fitted by Gibbs sampling in JAX."""
 
-from . import datasets as datasets, priors as priors
+from . import datasets as datasets, priors as priors, relationship as relationship
 from ._errors import NumericalError as NumericalError, SlamjaxInputError as SlamjaxInputError
 from .formula import wide as wide
 from .grid import h2_grid as h2_grid
 from .model import Model as Model
+from .relationship import grm as grm, pedigree_relationship as pedigree_relationship
 from .priors import Priors as Priors, VarianceComponent as VarianceComponent
 from .run import Run as Run, sample as sample
 

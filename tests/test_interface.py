@@ -112,3 +112,37 @@ def test_bad_input(case):
     changes, match = BAD_INPUTS[case]
     with pytest.raises(sj.SlamjaxInputError, match=match):
         _model(**changes)
+
+
+def test_mice_design_and_fit():
+    """~ GENDER + season + (1|mouse) on the mice data: X and Z equal hand-built ones; a short fit
+    with 20 traits and their missing cells runs and keeps the names."""
+    ds = sj.datasets.load_mice(markers=False)
+    data = ds.data
+    model = sj.Model(
+        Y=ds.Y, data=data, formula="~ GENDER + season + (1|mouse)", relmat=ds.relmat, n_factors=5, h2_divisions=10
+    )
+    seasons = list(data.season.cat.categories)  # treatment contrasts follow the category order
+    expected = np.column_stack(
+        [np.ones(len(data)), data.GENDER.astype(str) == "M"] + [data.season.astype(str) == s for s in seasons[1:]]
+    ).astype(float)
+    np.testing.assert_allclose(model.inputs.X, expected)
+    assert model.fixed_names[1] == "GENDER[T.M]"
+    np.testing.assert_allclose(model.inputs.Z, np.eye(len(data)))
+    assert model.level_names == list(ds.relmat["mouse"].index)
+    assert model.data.has_missing
+    run = sj.sample(model, num_warmup=20, num_samples=10, progress=False)
+    h2 = run.posterior_mean("h2")
+    assert list(h2.index) == list(ds.Y.columns)
+    assert np.all((h2 > 0) & (h2 < 1))
+    assert run.posterior["B"].coords["fixed"].values[0] == "(Intercept)"
+
+
+def test_wheat_design():
+    """~ 1 + (1|line) on the wheat data: intercept only, Z the identity in A's order."""
+    ds = sj.datasets.load_wheat()
+    A = ds.relmat["line"].iloc[::-1, ::-1]  # K order defines the level order
+    model = sj.Model(Y=ds.Y, data=ds.data, formula="~ 1 + (1|line)", relmat={"line": A}, n_factors=2)
+    np.testing.assert_allclose(model.inputs.X, np.ones((599, 1)))
+    np.testing.assert_allclose(model.inputs.Z, np.eye(599)[:, ::-1])
+    assert model.level_names == list(A.index)
