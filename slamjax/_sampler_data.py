@@ -10,19 +10,20 @@ import equinox as eqx
 from jaxtyping import Array, Bool, Float
 
 from .priors._base import CoefficientPrior
+from .random_effects.cholesky import CholeskyRandomEffects
 from .random_effects.eigen import EigenRandomEffect
 
 __all__ = ["SamplerData"]
 
 
 class SamplerData(eqx.Module):
-    re: EigenRandomEffect
+    re: EigenRandomEffect | CholeskyRandomEffects
     X: Float[Array, "n b"]  # rotated; column 0 is the intercept
     X_F: Float[Array, "n bF"]  # rotated
     Eta_complete: Float[Array, "n p"]  # rotated data; the latent traits when nothing is missing
     Y_filled: Float[Array, "n p"]  # standardised data, 0 where missing (original coordinates)
     observed: Bool[Array, "n p"]
-    h2_values: Float[Array, " G"]
+    h2_grid: Float[Array, "G R"]  # variance proportions of every grid point (rows sum < 1)
     trait_log_prior: Float[Array, " G"]
     factor_log_prior: Float[Array, " G"]
     Lambda_prior: CoefficientPrior

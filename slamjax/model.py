@@ -12,7 +12,8 @@ from ._sampler_data import SamplerData
 from ._validate import ValidatedData, validate_inputs
 from .grid import h2_grid, h2_log_prior
 from .priors._priors import Priors
-from .random_effects.eigen import EigenRandomEffect, eigen_random_effect
+from .random_effects.cholesky import cholesky_random_effects, memory_estimate
+from .random_effects.eigen import eigen_random_effect
 
 __all__ = ["Model"]
 
@@ -63,9 +64,11 @@ class Model:
         h2_divisions: int = 20,
         priors: Priors | None = None,
         scale_Y: bool = True,
+        backend: str = "auto",
     ):
+        terms = None
         if formula is not None or data is not None:
-            Y, X, X_F, Z, K = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
+            Y, X, X_F, Z, K, terms = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
             self.formula, self.factor_formula = formula, factor_formula
         elif relmat is not None or factor_formula is not None:
             raise SlamjaxInputError(
@@ -83,7 +86,28 @@ class Model:
         self.n_factors = int(n_factors)
         self.h2_divisions = int(h2_divisions)
         self.scale_Y = bool(scale_Y)
-        self.grid = h2_grid(1, self.h2_divisions)
+        if terms is None:  # matrices: one random effect
+            self.effect_names = ["random"]
+            self.effect_levels = {"random": validated.level_names}
+            Zs, Ks = [validated.Z], [validated.K]
+        else:
+            self.effect_names = [t.group for t in terms]
+            self.effect_levels = {t.group: list(t.levels) for t in terms}
+            Zs, Ks = [t.Z for t in terms], [t.K for t in terms]
+        self.Zs, self.Ks = Zs, Ks
+        n_random = len(Zs)
+        if backend == "auto":
+            backend = "eigen" if n_random == 1 else "cholesky"
+        if backend not in ("eigen", "cholesky"):
+            raise SlamjaxInputError(f"backend: must be 'auto', 'eigen' or 'cholesky', got {backend!r}")
+        if backend == "eigen" and n_random > 1:
+            raise SlamjaxInputError(
+                f"backend: 'eigen' handles one random effect, this model has {n_random} "
+                f"({', '.join(self.effect_names)}); use backend='cholesky' (or 'auto')"
+            )
+        self.backend = backend
+        self.grid = h2_grid(n_random, self.h2_divisions)
+        _check_memory(backend, validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid.shape[0])
         trait_log_prior = h2_log_prior(self.grid, priors.h2)
         factor_log_prior = h2_log_prior(self.grid, priors.F_h2)
 
@@ -98,16 +122,20 @@ class Model:
         Y_filled = np.where(observed, (Y - self.Y_mean) / self.Y_scale, 0.0)
 
         jax.config.update("jax_enable_x64", True)
-        self.random_effect: EigenRandomEffect = eigen_random_effect(validated.Z, validated.K)
-        Q = np.asarray(self.random_effect.Q)
+        if backend == "eigen":
+            self.random_effect = eigen_random_effect(Zs[0], Ks[0], self.grid)
+            rotate = np.asarray(self.random_effect.Q).T
+        else:
+            self.random_effect = cholesky_random_effects(Zs, Ks, self.grid)
+            rotate = np.eye(validated.Y.shape[0])
         self.data = SamplerData(
             re=self.random_effect,
-            X=jnp.asarray(Q.T @ validated.X),
-            X_F=jnp.asarray(Q.T @ validated.X_F),
-            Eta_complete=jnp.asarray(Q.T @ Y_filled),
+            X=jnp.asarray(rotate @ validated.X),
+            X_F=jnp.asarray(rotate @ validated.X_F),
+            Eta_complete=jnp.asarray(rotate @ Y_filled),
             Y_filled=jnp.asarray(Y_filled),
             observed=jnp.asarray(observed),
-            h2_values=jnp.asarray(self.grid[:, 0]),
+            h2_grid=jnp.asarray(self.grid),
             trait_log_prior=jnp.asarray(trait_log_prior),
             factor_log_prior=jnp.asarray(factor_log_prior),
             Lambda_prior=priors.Lambda,
@@ -157,7 +185,8 @@ class Model:
         return (
             f"Model(n={s['n']} individuals, p={s['p']} traits, k={s['k']} factors, b={s['b']} fixed, "
             f"b_F={s['b_F']} factor fixed, r={s['r']} levels, h2_divisions={self.h2_divisions}, "
-            f"missing={missing:.1%}, backend=eigen)"
+            f"missing={missing:.1%}, random effects={', '.join(self.effect_names)}, "
+            f"grid={self.grid.shape[0]} points, backend={self.backend})"
         )
 
 
@@ -177,16 +206,15 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
         raise SlamjaxInputError(
             f"formula: {formula!r} has no intercept; slamjax always fits a trait intercept, remove '0 +' or '- 1'"
         )
-    if len(design.random) != 1:
-        terms = ", ".join(f"(1|{t.group})" for t in design.random) or "none"
+    if not design.random:
         raise SlamjaxInputError(
-            f"formula: this release fits exactly one random effect with the eigen backend, got {terms}; "
-            "several random effects come with the cholesky backend"
+            f"formula: {formula!r} has no random effect; add one random intercept such as (1|line)"
         )
-    term = design.random[0]
-    if [t.group for t in design.factor_random] != [term.group]:
+    groups = [t.group for t in design.random]
+    if [t.group for t in design.factor_random] != groups:
         raise SlamjaxInputError(
-            f"factor_formula: the factors must have the traits' random effect (1|{term.group}) in this release"
+            f"factor_formula: the factors must have the traits' random effects "
+            f"({' + '.join(f'(1|{g})' for g in groups)}) in this release"
         )
     index = data.index
     if isinstance(Y, pd.DataFrame):
@@ -203,7 +231,37 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
         Y = Y.loc[index]
     elif np.ndim(Y) == 2 and np.shape(Y)[0] != len(index):
         raise SlamjaxInputError(f"Y: has {np.shape(Y)[0]} rows but data has {len(index)}; they must match")
+    term = design.random[0]  # validated with Y and X; further terms were checked by build_design
     levels = term.levels
     Z = pd.DataFrame(term.Z, index=index, columns=levels)
     K = pd.DataFrame(term.K, index=levels, columns=levels)
-    return Y, design.X, design.X_F, Z, K
+    return Y, design.X, design.X_F, Z, K, design.random
+
+
+def _available_memory() -> int:
+    """Bytes of memory of the default device (GPU limit, or physical memory on a CPU)."""
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory_stats
+        stats = {}
+    if "bytes_limit" in stats:
+        return int(stats["bytes_limit"])
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _check_memory(backend: str, n: int, sizes: tuple[int, ...], n_grid: int) -> None:
+    """Refuses, before allocating, a model whose fixed decompositions would not fit in memory."""
+    if backend == "eigen":
+        needed = 8 * (n * n + sizes[0] ** 2)
+    else:
+        needed = memory_estimate(n, sizes, n_grid)
+    available = _available_memory()
+    if needed > 0.6 * available:
+        raise SlamjaxInputError(
+            f"memory: the {backend} backend needs about {needed / 2**30:.1f} GiB for its decompositions "
+            f"({n_grid} grid points x (n^2 + S^2) numbers, n={n}, S={sum(sizes)}) but the device has "
+            f"{available / 2**30:.1f} GiB; use fewer h2_divisions (the grid has C(d - 1 + R, R) points), "
+            "fewer random effects, or a GPU with more memory"
+        )

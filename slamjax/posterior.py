@@ -2,14 +2,16 @@
 
 On the device, draws are recorded on the standardised scale with the factor expansion divided out:
     Lambda* = Lambda / sqrt(tot_F_prec),  B_F* = B_F sqrt(tot_F_prec)
-    G = Lambda*' diag(F_h2) Lambda* + diag(resid_h2 / tau)
-    R = Lambda*' diag(1 - F_h2) Lambda* + diag((1 - resid_h2) / tau),  P = G + R,  h2 = diag(G) / diag(P)
+    G_m = Lambda*' diag(F_h2_m) Lambda* + diag(resid_h2_m / tau)            (one per random effect m)
+    R = Lambda*' diag(1 - sum_m F_h2_m) Lambda* + diag((1 - sum_m resid_h2_m) / tau)
+    P = sum_m G_m + R,   h2_m = diag(G_m) / diag(P)
 Big quantities (G and R when p is large, genetic values U, fitted values Eta_mean) are only
 averaged on the device. ``to_original_scale`` undoes the trait standardisation on the host.
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -20,32 +22,41 @@ __all__ = ["record_draw", "record_draw_with_covariances", "running_template", "t
 
 
 def _covariances(state: State, data: SamplerData):
+    """Lambda*, the genetic covariance of every random effect (R, p, p) and the residual R."""
     Lambda_star = state.Lambda * jnp.sqrt(1.0 / state.tot_F_prec)[:, None]
-    h2 = data.h2_values[state.resid_h2_index]
-    F_h2 = data.h2_values[state.F_h2_index]
-    G = (Lambda_star.T * F_h2[None, :]) @ Lambda_star + jnp.diag(h2 / state.tot_Eta_prec)
-    R = (Lambda_star.T * (1.0 - F_h2)[None, :]) @ Lambda_star + jnp.diag((1.0 - h2) / state.tot_Eta_prec)
+    h2 = data.h2_grid[state.resid_h2_index]  # (p, R)
+    F_h2 = data.h2_grid[state.F_h2_index]  # (k, R)
+    G = jnp.einsum("kp,kr,kq->rpq", Lambda_star, F_h2, Lambda_star) + jax.vmap(jnp.diag)(
+        h2.T / state.tot_Eta_prec[None, :]
+    )
+    residual = 1.0 - jnp.sum(h2, axis=1)
+    F_residual = 1.0 - jnp.sum(F_h2, axis=1)
+    R = (Lambda_star.T * F_residual[None, :]) @ Lambda_star + jnp.diag(residual / state.tot_Eta_prec)
     return Lambda_star, G, R
 
 
 def _record(state: State, data: SamplerData, with_covariances: bool):
+    """Recorded quantities; with one random effect the effect axis is dropped."""
     Lambda_star, G, R = _covariances(state, data)
-    diag_G, diag_R = jnp.diag(G), jnp.diag(R)
+    single = data.h2_grid.shape[1] == 1
+    squeeze = (lambda x: x[0]) if single else (lambda x: x)
+    diag_G = jnp.diagonal(G, axis1=1, axis2=2)  # (R, p)
+    diag_P = jnp.sum(diag_G, axis=0) + jnp.diag(R)
     draws = {
         "Lambda": Lambda_star,
         "B": state.B,
         "B_F": state.B_F * jnp.sqrt(state.tot_F_prec)[None, :],
-        "h2": diag_G / (diag_G + diag_R),
-        "resid_h2": data.h2_values[state.resid_h2_index],
-        "F_h2": data.h2_values[state.F_h2_index],
+        "h2": squeeze(diag_G / diag_P[None, :]),
+        "resid_h2": squeeze(data.h2_grid[state.resid_h2_index].T),
+        "F_h2": squeeze(data.h2_grid[state.F_h2_index].T),
         "tot_Eta_prec": state.tot_Eta_prec,
     }
     if with_covariances:
-        draws["G"], draws["R"] = G, R
+        draws["G"], draws["R"] = squeeze(G), R
     running = {
         "G": G,
         "R": R,
-        "U": state.U_R + state.U_F @ state.Lambda,  # rotated coordinates; expansion cancels
+        "U": state.U_R + state.U_F @ state.Lambda,  # backend coordinates; expansion cancels
         "Eta_mean": data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R),
     }
     return draws, running
@@ -65,7 +76,7 @@ def running_template(data: SamplerData) -> dict[str, jnp.ndarray]:
     s = data.shapes
     n, p, r = s["n"], s["p"], s["r"]
     return {
-        "G": jnp.zeros((p, p)),
+        "G": jnp.zeros((data.h2_grid.shape[1], p, p)),
         "R": jnp.zeros((p, p)),
         "U": jnp.zeros((r, p)),
         "Eta_mean": jnp.zeros((n, p)),

@@ -20,6 +20,8 @@ from .state import init_state
 
 __all__ = ["Run", "sample"]
 
+_EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "factor"],
+                "G": ["effect", "trait", "trait2"]}
 _DIMS = {
     "Lambda": ["factor", "trait"],
     "B": ["fixed", "trait"],
@@ -145,15 +147,20 @@ class Run:
             name: to_original_scale(name, np.array(value), m.Y_mean, m.Y_scale) for name, value in draws.items()
         }
         re = m.random_effect
+        several = len(m.effect_names) > 1
+        G = to_original_scale("G", running_means["G"], m.Y_mean, m.Y_scale)  # (R, p, p)
+        R = to_original_scale("R", running_means["R"], m.Y_mean, m.Y_scale)
+        U = to_original_scale("U", np.asarray(re.to_levels(jnp.asarray(running_means["U"]))), m.Y_mean, m.Y_scale)
+        U_blocks = np.split(U, np.cumsum(re.sizes)[:-1], axis=0)
         self._means = {
-            "G": to_original_scale("G", running_means["G"], m.Y_mean, m.Y_scale),
-            "R": to_original_scale("R", running_means["R"], m.Y_mean, m.Y_scale),
-            "U": to_original_scale("U", np.asarray(re.to_levels(jnp.asarray(running_means["U"]))), m.Y_mean, m.Y_scale),
+            "G": dict(zip(m.effect_names, G)) if several else G[0],
+            "R": R,
+            "P": G.sum(axis=0) + R,
+            "U": dict(zip(m.effect_names, U_blocks)) if several else U_blocks[0],
             "Eta_mean": to_original_scale(
                 "Eta_mean", np.asarray(re.unrotate(jnp.asarray(running_means["Eta_mean"]))), m.Y_mean, m.Y_scale
             ),
         }
-        self._means["P"] = self._means["G"] + self._means["R"]
         self._datatree = None
 
     @property
@@ -165,6 +172,7 @@ class Run:
             "factor": m.factor_names,
             "fixed": m.fixed_names,
             "factor_fixed": m.factor_fixed_names,
+            "effect": m.effect_names,
         }
 
     @property
@@ -172,7 +180,8 @@ class Run:
         """All recorded draws as an arviz DataTree (group ``posterior``)."""
         if self._datatree is None:
             draws = {name: value for name, value in self.draws.items() if value.size}
-            dims = {name: _DIMS[name] for name in draws}
+            several = len(self.model.effect_names) > 1
+            dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name]) for name in draws}
             used = {d for name in draws for d in dims[name]}
             coords = {d: c for d, c in self.coords.items() if d in used}
             import arviz as az
@@ -187,15 +196,30 @@ class Run:
 
     def posterior_mean(self, name: str):
         """Posterior mean of "Lambda", "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
-        "tot_Eta_prec", "U" (genetic values of the levels of K) or "Eta_mean" (fitted latent traits)."""
+        "tot_Eta_prec", "U" (genetic values of the levels of K) or "Eta_mean" (fitted latent traits).
+
+        With several random effects, "G" and "U" are dicts keyed by the grouping variable and
+        "h2" (variance proportions) is a DataFrame traits x grouping variables.
+        """
         m = self.model
         traits = m.trait_names
+        several = len(m.effect_names) > 1
         if name in ("G", "R", "P"):
-            return pd.DataFrame(self._means[name], index=traits, columns=traits)
+            value = self._means[name]
+            if isinstance(value, dict):
+                return {g: pd.DataFrame(v, index=traits, columns=traits) for g, v in value.items()}
+            return pd.DataFrame(value, index=traits, columns=traits)
         if name == "U":
-            return pd.DataFrame(self._means["U"], index=m.level_names, columns=traits)
+            value = self._means["U"]
+            if isinstance(value, dict):
+                return {g: pd.DataFrame(v, index=m.effect_levels[g], columns=traits) for g, v in value.items()}
+            return pd.DataFrame(value, index=m.level_names, columns=traits)
         if name == "Eta_mean":
             return pd.DataFrame(self._means["Eta_mean"], index=m.individual_names, columns=traits)
+        if several and name in ("h2", "resid_h2", "F_h2"):
+            mean = self.draws[name].mean(axis=(0, 1))  # (R, p) or (R, k)
+            columns = traits if name != "F_h2" else m.factor_names
+            return pd.DataFrame(mean.T, index=columns, columns=m.effect_names)
         if name not in self.draws:
             known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")

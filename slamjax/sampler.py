@@ -31,42 +31,39 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     """One partially collapsed Gibbs sweep (DESIGN.md section 2). Returns (state, failure bits)."""
     keys = jax.random.split(key, 11)
     re = data.re
-    variances = re.variances(data.h2_values)
     b = data.X.shape[1]
-    p = state.Eta.shape[1]
+    n, p = state.Eta.shape
 
-    # 1-3: traits. (B, Lambda, tau) then h2 marginal over U_R, then U_R.
+    # 1-3: traits. (B, Lambda, tau) then h2 marginal over the random effects, then U_R.
     W = jnp.concatenate([data.X, state.F], axis=1)
     prior_precision = jnp.concatenate(
         [B_precision(data, state.B_prior, p), data.Lambda_prior.precision(state.Lambda_prior)], axis=0
     )
     coef, tau, trait_ok = sample_regression(
-        keys[0], state.Eta, W, variances, state.resid_h2_index, prior_precision,
-        data.tau_shape, data.tau_rate, data.n_flat,
+        keys[0], *re.regression_statistics(state.Eta, W, state.resid_h2_index), prior_precision,
+        data.tau_shape, data.tau_rate, n, data.n_flat,
     )
     B, Lambda = coef[:b], coef[b:]
     resid = state.Eta - W @ coef
-    h2_index = sample_h2_index(keys[1], resid, tau, variances, data.trait_log_prior).astype(jnp.int32)
-    h2 = data.h2_values[h2_index]
-    U_R = re.sample_effects(keys[2], resid, h2, tau)
+    h2_index = sample_h2_index(keys[1], re.h2_log_likelihood(resid, tau), data.trait_log_prior)
+    U_R = re.sample_effects(keys[2], resid, h2_index, tau)
 
     # 4-6: factors, the same three blocks on (F, X_F).
     B_F, tau_F, factor_ok = sample_regression(
-        keys[3], state.F, data.X_F, variances, state.F_h2_index,
-        data.B_F_prior.precision(state.B_F_prior), data.F_tau_shape, data.F_tau_rate, 0,
+        keys[3], *re.regression_statistics(state.F, data.X_F, state.F_h2_index),
+        data.B_F_prior.precision(state.B_F_prior), data.F_tau_shape, data.F_tau_rate, n, 0,
     )
     F_fixed = data.X_F @ B_F
-    F_h2_index = sample_h2_index(keys[4], state.F - F_fixed, tau_F, variances, data.factor_log_prior).astype(
-        jnp.int32
-    )
-    F_h2 = data.h2_values[F_h2_index]
-    U_F = re.sample_effects(keys[5], state.F - F_fixed, F_h2, tau_F)
+    F_resid = state.F - F_fixed
+    F_h2_index = sample_h2_index(keys[4], re.h2_log_likelihood(F_resid, tau_F), data.factor_log_prior)
+    U_F = re.sample_effects(keys[5], F_resid, F_h2_index, tau_F)
 
     # 7: factor scores.
     trait_effects = data.X @ B + re.effect_on_rows(U_R)
+    resid_variance = re.residual_proportion(h2_index) / tau
     F, scores_ok = sample_factor_scores(
-        keys[6], state.Eta - trait_effects, Lambda, tau / (1.0 - h2),
-        F_fixed + re.effect_on_rows(U_F), tau_F / (1.0 - F_h2),
+        keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance,
+        F_fixed + re.effect_on_rows(U_F), tau_F / re.residual_proportion(F_h2_index),
     )
 
     # 8: shrinkage.
@@ -78,7 +75,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     Eta = state.Eta
     if data.has_missing:
         fitted = re.unrotate(trait_effects + F @ Lambda)
-        Eta = re.rotate(impute_missing(keys[10], fitted, (1.0 - h2) / tau, data.Y_filled, data.observed))
+        Eta = re.rotate(impute_missing(keys[10], fitted, resid_variance, data.Y_filled, data.observed))
 
     new_state = State(
         Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,

@@ -2,7 +2,7 @@
 
 Trait-level arrays keep traits last. Responses, factor scores and random effects are held in the
 rotated coordinates of the random-effect backend (see ``random_effects.eigen``); h2 values are
-held as indices into the grid ``SamplerData.h2_values``. F, U_F, B_F and Lambda are in the
+held as indices into the grid ``SamplerData.h2_grid``. F, U_F, B_F and Lambda are in the
 parameter-expanded scale: the recorded draws divide tot_F_prec out.
 """
 
@@ -44,7 +44,7 @@ def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array
 
 
 def _middle_index(data: SamplerData, size: int) -> Int[Array, " size"]:
-    middle = jnp.argmin(jnp.abs(data.h2_values - 0.5))
+    middle = jnp.argmin(jnp.abs(jnp.sum(data.h2_grid, axis=1) - 0.5))
     return jnp.full((size,), middle, dtype=jnp.int32)
 
 
@@ -83,9 +83,8 @@ def _coefficients(key, precision, tau):
 
 def sample_latent_traits(key: PRNGKeyArray, state: State, data: SamplerData) -> Float[Array, "n p"]:
     """Eta ~ p(Eta | everything else): X B + F Lambda + Z U_R + E_R, in rotated coordinates."""
-    h2 = data.h2_values[state.resid_h2_index]
     mean = data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R)
-    sd = jnp.sqrt((1.0 - h2) / state.tot_Eta_prec)
+    sd = jnp.sqrt(data.re.residual_proportion(state.resid_h2_index) / state.tot_Eta_prec)
     return mean + sd[None, :] * normal(key, mean.shape)
 
 
@@ -107,12 +106,10 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
     B = _coefficients(next(keys), B_precision(data, B_prior, p), tau)
     Lambda = _coefficients(next(keys), data.Lambda_prior.precision(Lambda_prior), tau)
     B_F = _coefficients(next(keys), data.B_F_prior.precision(B_F_prior), tau_F)
-    h2 = data.h2_values[h2_index]
-    F_h2 = data.h2_values[F_h2_index]
-    U_R = normal(next(keys), (r, p)) * jnp.sqrt(h2 / tau)[None, :]
-    U_F = normal(next(keys), (r, k)) * jnp.sqrt(F_h2 / tau_F)[None, :]
+    U_R = normal(next(keys), (r, p)) * data.re.effect_prior_sd(h2_index, tau)
+    U_F = normal(next(keys), (r, k)) * data.re.effect_prior_sd(F_h2_index, tau_F)
     F_mean = data.X_F @ B_F + data.re.effect_on_rows(U_F)
-    F = F_mean + normal(next(keys), (n, k)) * jnp.sqrt((1.0 - F_h2) / tau_F)[None, :]
+    F = F_mean + normal(next(keys), (n, k)) * jnp.sqrt(data.re.residual_proportion(F_h2_index) / tau_F)[None, :]
     state = State(
         Eta=jnp.zeros((n, p)),
         B=B,

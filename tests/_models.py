@@ -25,7 +25,8 @@ def random_design(n: int, r: int, seed: int):
 
 
 def tiny_model(
-    n=30, p=4, k=2, r=None, seed=0, intercept_precision=0.5, fraction_missing=0.0, h2_divisions=5, priors=None
+    n=30, p=4, k=2, r=None, seed=0, intercept_precision=0.5, fraction_missing=0.0, h2_divisions=5, priors=None,
+    backend="eigen",
 ) -> sj.Model:
     """A model with an intercept and one covariate for the traits, one covariate for the factors."""
     rng = np.random.default_rng(seed)
@@ -41,7 +42,8 @@ def tiny_model(
     if priors is None:
         priors = sj.Priors(intercept_precision=intercept_precision)
     return sj.Model(
-        Y=Y, X=X, X_F=X_F, Z=Z, K=K, n_factors=k, h2_divisions=h2_divisions, priors=priors, scale_Y=False
+        Y=Y, X=X, X_F=X_F, Z=Z, K=K, n_factors=k, h2_divisions=h2_divisions, priors=priors, scale_Y=False,
+        backend=backend,
     )
 
 
@@ -56,4 +58,7 @@ def covariance(model: sj.Model, h2: float) -> np.ndarray:
 
 
 def Q(model: sj.Model) -> np.ndarray:
+    """The rotation into the backend's coordinates (identity for the cholesky backend)."""
+    if model.backend == "cholesky":
+        return np.eye(model.shapes["n"])
     return np.asarray(model.random_effect.Q)

@@ -13,7 +13,6 @@ import scipy.special
 import slamjax as sj
 from slamjax.blocks.factors import sample_factor_scores
 from slamjax.blocks.regression import sample_regression
-from slamjax.blocks.variance import h2_log_probabilities
 from slamjax.state import B_precision
 
 from _models import Q, covariance, prior_state, tiny_model
@@ -27,13 +26,17 @@ def _keys(seed=0, n=N_DRAWS):
     return jax.random.split(jax.random.key(seed), n)
 
 
+BACKENDS = ["eigen", "cholesky"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("design", sorted(DESIGNS))
 @pytest.mark.parametrize("intercept_precision", [0.0, 0.5])
-def test_trait_regression_and_tau(design, intercept_precision):
+def test_trait_regression_and_tau(design, intercept_precision, backend):
     """(tau_j, beta_j) jointly: tau by PIT against Gamma, beta | tau standardised to N(0, I)."""
-    model = tiny_model(**DESIGNS[design], intercept_precision=intercept_precision)
+    model = tiny_model(**DESIGNS[design], intercept_precision=intercept_precision, backend=backend)
     data = model.data
-    state = prior_state(tiny_model(**DESIGNS[design], intercept_precision=0.5))  # a proper prior to draw from
+    state = prior_state(tiny_model(**DESIGNS[design], intercept_precision=0.5, backend=backend))  # proper prior
     p = model.shapes["p"]
     Qm = Q(model)
     W_rot = np.column_stack([np.asarray(data.X), np.asarray(state.F)])
@@ -43,14 +46,14 @@ def test_trait_regression_and_tau(design, intercept_precision):
     D = np.concatenate([np.asarray(B_precision(data, state.B_prior, p)),
                         np.asarray(data.Lambda_prior.precision(state.Lambda_prior))])
     a, b = float(data.tau_shape), float(data.tau_rate)
+    n = y.shape[0]
+    statistics = data.re.regression_statistics(state.Eta, jnp.asarray(W_rot), jnp.asarray(h2_index))
     draw = jax.jit(jax.vmap(lambda key: sample_regression(
-        key, state.Eta, jnp.asarray(W_rot), data.re.variances(data.h2_values), jnp.asarray(h2_index),
-        jnp.asarray(D), data.tau_shape, data.tau_rate, data.n_flat)))
+        key, *statistics, jnp.asarray(D), data.tau_shape, data.tau_rate, n, data.n_flat)))
     coef, tau, ok = jax.device_get(draw(_keys()))
     assert ok.all()
-    n = y.shape[0]
     for j in range(p):
-        V_inv = np.linalg.inv(covariance(model, float(data.h2_values[h2_index[j]])))
+        V_inv = np.linalg.inv(covariance(model, float(data.h2_grid[h2_index[j], 0])))
         C = W.T @ V_inv @ W + np.diag(D[:, j])
         rhs = W.T @ V_inv @ y[:, j]
         mean = np.linalg.solve(C, rhs)
@@ -63,42 +66,44 @@ def test_trait_regression_and_tau(design, intercept_precision):
         assert np.all(np.abs(z_variance_normal(standardised, 1.0)) < Z_BOUND)
 
 
-def test_tau_without_coefficients():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tau_without_coefficients(backend):
     """With no columns in the design (factors without fixed effects) tau_j ~ Gamma(a + n/2, b + y'V^-1 y/2)."""
-    model = tiny_model()
+    model = tiny_model(backend=backend)
     data, state = model.data, prior_state(model)
     h2_index = jnp.array([2, 0])
+    n = model.shapes["n"]
+    statistics = data.re.regression_statistics(state.F, jnp.zeros((n, 0)), h2_index)
     draw = jax.jit(jax.vmap(lambda key: sample_regression(
-        key, state.F, jnp.zeros((model.shapes["n"], 0)), data.re.variances(data.h2_values), h2_index,
-        jnp.zeros((0, 2)), data.F_tau_shape, data.F_tau_rate, 0)))
+        key, *statistics, jnp.zeros((0, 2)), data.F_tau_shape, data.F_tau_rate, n, 0)))
     coef, tau, _ = jax.device_get(draw(_keys()))
     assert coef.shape == (N_DRAWS, 0, 2)
     F = Q(model) @ np.asarray(state.F)
     for j in range(2):
-        V_inv = np.linalg.inv(covariance(model, float(data.h2_values[h2_index[j]])))
+        V_inv = np.linalg.inv(covariance(model, float(data.h2_grid[h2_index[j], 0])))
         shape = float(data.F_tau_shape) + 0.5 * F.shape[0]
         rate = float(data.F_tau_rate) + 0.5 * F[:, j] @ V_inv @ F[:, j]
         z_m, z_v = z_uniform(gamma_pit(tau[:, j], shape, rate))
         assert abs(z_m) < Z_BOUND and abs(z_v) < Z_BOUND
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("design", sorted(DESIGNS))
-def test_h2_probabilities_match_enumeration(design):
+def test_h2_probabilities_match_enumeration(design, backend):
     """P(h2 = g | e, tau) against the multivariate normal density with the full n x n V_g."""
     weights = np.array([1.0, 3.0, 0.5, 2.0, 1.0])
     priors = sj.Priors(h2=weights)
-    model = tiny_model(**DESIGNS[design], priors=priors)
+    model = tiny_model(**DESIGNS[design], priors=priors, backend=backend)
     data = model.data
     rng = np.random.default_rng(3)
     n, p = model.shapes["n"], model.shapes["p"]
     resid = rng.normal(size=(n, p)) * 1.3
     tau = rng.uniform(0.5, 2.0, p)
-    got = np.asarray(h2_log_probabilities(
-        jnp.asarray(Q(model).T @ resid), jnp.asarray(tau), data.re.variances(data.h2_values), data.trait_log_prior))
+    got = np.asarray(data.re.h2_log_likelihood(jnp.asarray(Q(model).T @ resid), jnp.asarray(tau)) + data.trait_log_prior)
     got = np.exp(got - scipy.special.logsumexp(got, axis=1, keepdims=True))
     for j in range(p):
         log_density = []
-        for h2 in np.asarray(data.h2_values):
+        for h2 in np.asarray(data.h2_grid[:, 0]):
             V = covariance(model, h2) / tau[j]
             sign, logdet = np.linalg.slogdet(V)
             log_density.append(-0.5 * logdet - 0.5 * resid[:, j] @ np.linalg.solve(V, resid[:, j]))
@@ -107,19 +112,22 @@ def test_h2_probabilities_match_enumeration(design):
         np.testing.assert_allclose(got[j], expected, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("design", sorted(DESIGNS))
-def test_random_effects(design):
+def test_random_effects(design, backend):
     """U | e ~ N(P^-1 tau Z'e / (1 - h2), P^-1), P = tau (Z'Z / (1 - h2) + K^-1 / h2); U = 0 when h2 = 0."""
-    model = tiny_model(**DESIGNS[design])
+    model = tiny_model(**DESIGNS[design], backend=backend)
     re = model.random_effect
     Z, K = model.inputs.Z, model.inputs.K
     rng = np.random.default_rng(4)
     n, r = Z.shape
-    h2 = np.array([0.2, 0.6, 0.0, 0.8])
+    h2_index = np.array([1, 3, 0, 4])
+    h2 = np.asarray(model.data.h2_grid)[h2_index, 0]
+    np.testing.assert_allclose(h2, [0.2, 0.6, 0.0, 0.8])
     tau = np.array([1.5, 0.7, 1.0, 2.0])
     resid = rng.normal(size=(n, 4))
     draw = jax.jit(jax.vmap(lambda key: re.to_levels(
-        re.sample_effects(key, jnp.asarray(Q(model).T @ resid), jnp.asarray(h2), jnp.asarray(tau)))))
+        re.sample_effects(key, jnp.asarray(Q(model).T @ resid), jnp.asarray(h2_index), jnp.asarray(tau)))))
     U = np.asarray(draw(_keys()))
     assert np.all(U[:, :, 2] == 0.0)
     for j in (0, 1, 3):

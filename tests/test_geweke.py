@@ -32,8 +32,8 @@ def _bounded(x):
 
 
 def geweke_functions(state, data):
-    h2 = data.h2_values[state.resid_h2_index]
-    F_h2 = data.h2_values[state.F_h2_index]
+    h2 = data.h2_grid[state.resid_h2_index].ravel()
+    F_h2 = data.h2_grid[state.F_h2_index].ravel()
     n = state.Eta.shape[0]
     return {
         "log tau": jnp.log(state.tot_Eta_prec),

@@ -95,8 +95,10 @@ BAD_INPUTS = {
     "random term on a numeric variable": (dict(formula="~ 1 + (1|weight)", relmat=None), r"weight.*numeric"),
     "empty data frame": (dict(Y=Y0.iloc[:0], data=DATA0.iloc[:0]), r"empty|no rows"),
     "mismatched relmat keys": (dict(relmat={"line": K0}), r"relmat.*line"),
-    "no random effect": (dict(formula="~ Population", relmat=None), r"one random effect"),
-    "two random effects (not yet)": (dict(formula="~ 1 + (1|Line) + (1|Population)"), r"one random effect"),
+    "no random effect": (dict(formula="~ Population", relmat=None), r"no random effect"),
+    "factors without the traits' random effects": (dict(factor_formula="~ weight"), r"factor_formula"),
+    "eigen backend with two random effects": (
+        dict(formula="~ 1 + (1|Line) + (1|Population)", backend="eigen"), r"backend.*one random effect"),
     "random slope": (dict(formula="~ 1 + (weight|Line)"), r"not supported"),
     "formula without ~": (dict(formula="Population + (1|Line)"), r"~"),
     "NaN in a covariate": (dict(data=_set(DATA0, 3, 2, np.nan)), r"weight"),

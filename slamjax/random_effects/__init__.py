@@ -1,3 +1,13 @@
-"""Random-effect backends: fixed decompositions and the draws that use them."""
+"""Random-effect backends: fixed decompositions and the draws that use them.
 
+Both follow one protocol: ``rotate``/``unrotate`` (the coordinates the sampler works in),
+``regression_statistics``, ``h2_log_likelihood``, ``sample_effects``, ``effect_on_rows``,
+``effect_prior_sd``, ``residual_proportion``, ``to_levels`` and ``sizes``.
+"""
+
+from .cholesky import (
+    CholeskyRandomEffects as CholeskyRandomEffects,
+    cholesky_random_effects as cholesky_random_effects,
+    memory_estimate as memory_estimate,
+)
 from .eigen import EigenRandomEffect as EigenRandomEffect, eigen_random_effect as eigen_random_effect

@@ -21,7 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._random import normal
 
@@ -35,6 +35,7 @@ class EigenRandomEffect(eqx.Module):
     s: Float[Array, " n"]  # eigenvalues of Z K Z^T (squared singular values, zero padded)
     sigma: Float[Array, " r"]  # singular values, zero padded to r
     LP: Float[Array, "r r"]  # maps rotated effects b to effects on the levels of K: u = LP b
+    h2_grid: Float[Array, "G 1"]
 
     @property
     def n(self) -> int:
@@ -50,9 +51,40 @@ class EigenRandomEffect(eqx.Module):
     def unrotate(self, x: Float[Array, "n c"]) -> Float[Array, "n c"]:
         return self.Q @ x
 
-    def variances(self, h2: Float[Array, " G"]) -> Float[Array, "n G"]:
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.r,)
+
+    def variances(self) -> Float[Array, "n G"]:
         """Diagonal of V_g = h2_g Z K Z^T + (1 - h2_g) I in rotated coordinates, for every grid point."""
+        h2 = self.h2_grid[:, 0]
         return h2[None, :] * self.s[:, None] + (1.0 - h2[None, :])
+
+    def regression_statistics(
+        self, y: Float[Array, "n c"], W: Float[Array, "n q"], h2_index: Int[Array, " c"]
+    ) -> tuple[Float[Array, "c q q"], Float[Array, "c q"], Float[Array, " c"]]:
+        """W' V^-1 W, W' V^-1 y_j and y_j' V^-1 y_j for every column j at its grid point.
+
+        W' V_g^-1 W is formed once per grid point (O(G n q^2)) and gathered per column.
+        """
+        inverse_variances = 1.0 / self.variances()
+        y_weighted = y * inverse_variances[:, h2_index]
+        gram = jnp.einsum("ng,na,nb->gab", inverse_variances, W, W)
+        return gram[h2_index], (W.T @ y_weighted).T, jnp.sum(y * y_weighted, axis=0)
+
+    def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
+        """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
+        variances = self.variances()
+        log_det = jnp.sum(jnp.log(variances), axis=0)
+        quadratic = (resid**2).T @ (1.0 / variances)
+        return -0.5 * log_det[None, :] - 0.5 * tau[:, None] * quadratic
+
+    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "r c"]:
+        """Prior sd of the rotated effects b (isotropic: b ~ N(0, h2 / tau I))."""
+        return jnp.broadcast_to(jnp.sqrt(self.h2_grid[h2_index, 0] / tau), (self.r, tau.shape[0]))
+
+    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
+        return 1.0 - self.h2_grid[h2_index, 0]
 
     def effect_on_rows(self, b: Float[Array, "r c"]) -> Float[Array, "n c"]:
         """Sigma b: the rotated contribution Q^T Z u of random effects given in rotated coordinates."""
@@ -64,7 +96,7 @@ class EigenRandomEffect(eqx.Module):
         self,
         key: PRNGKeyArray,
         resid: Float[Array, "n c"],
-        h2: Float[Array, " c"],
+        h2_index: Int[Array, " c"],
         tau: Float[Array, " c"],
     ) -> Float[Array, "r c"]:
         """b | resid ~ N(h2 sigma resid / (h2 sigma^2 + 1 - h2), h2 (1 - h2) / (tau (h2 sigma^2 + 1 - h2))).
@@ -73,6 +105,7 @@ class EigenRandomEffect(eqx.Module):
         without dividing by zero.
         """
         n, r = self.n, self.r
+        h2 = self.h2_grid[h2_index, 0]
         if r <= n:
             resid_r = resid[:r]
         else:
@@ -88,7 +121,7 @@ class EigenRandomEffect(eqx.Module):
         return self.LP @ b
 
 
-def eigen_random_effect(Z: np.ndarray, K: np.ndarray) -> EigenRandomEffect:
+def eigen_random_effect(Z: np.ndarray, K: np.ndarray, h2_grid: np.ndarray) -> EigenRandomEffect:
     """Decomposes Z (n x r) and K (r x r, symmetric PSD) once, in float64 numpy."""
     eigenvalues, eigenvectors = np.linalg.eigh(K)
     L = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))[None, :]
@@ -99,7 +132,8 @@ def eigen_random_effect(Z: np.ndarray, K: np.ndarray) -> EigenRandomEffect:
     sigma_r = np.zeros(r)
     sigma_r[: sigma.size] = sigma
     return EigenRandomEffect(
-        Q=jnp.asarray(Q), s=jnp.asarray(s), sigma=jnp.asarray(sigma_r), LP=jnp.asarray(L @ Pt.T)
+        Q=jnp.asarray(Q), s=jnp.asarray(s), sigma=jnp.asarray(sigma_r), LP=jnp.asarray(L @ Pt.T),
+        h2_grid=jnp.asarray(h2_grid),
     )
 
 

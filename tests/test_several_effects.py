@@ -1,0 +1,115 @@
+"""Several random effects (the cholesky backend): the h2 simplex grid and its prior, closed-form
+checks of the new conditionals, and agreement with the eigen backend for one random effect."""
+
+from __future__ import annotations
+
+from math import comb
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.special
+
+import slamjax as sj
+
+from _models import random_design
+from _stats import Z_BOUND, z_mean, z_variance_normal
+
+
+@pytest.mark.parametrize("R, d", [(1, 2), (1, 20), (2, 5), (2, 10), (3, 4), (3, 10)])
+def test_grid_size_and_prior_weights(R, d):
+    grid = sj.h2_grid(R, d)
+    assert grid.shape == (comb(d - 1 + R, R), R)
+    assert np.all(grid >= 0) and np.all(grid.sum(axis=1) < 1)
+    assert len({tuple(row) for row in grid}) == grid.shape[0]
+    from slamjax.grid import h2_log_prior
+
+    for prior in (None, lambda g: 1.0 + g[:, 0], np.arange(1, grid.shape[0] + 1)):
+        np.testing.assert_allclose(np.exp(h2_log_prior(grid, prior)).sum(), 1.0)
+
+
+def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4):
+    rng = np.random.default_rng(seed)
+    ids = [f"i{i}" for i in range(n)]
+    data = pd.DataFrame({"id": ids, "cage": [f"c{i % groups}" for i in range(n)]}, index=ids)
+    _, K = random_design(n, n, seed)
+    Y = pd.DataFrame(rng.normal(size=(n, p)), index=ids, columns=[f"y{j}" for j in range(p)])
+    model = sj.Model(
+        Y=Y, data=data, formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(K, index=ids, columns=ids)},
+        n_factors=1, h2_divisions=h2_divisions, scale_Y=False,
+    )
+    return model
+
+
+def test_two_effects_h2_probabilities_match_enumeration():
+    model = two_effect_model()
+    assert model.backend == "cholesky" and model.effect_names == ["id", "cage"]
+    data = model.data
+    (Z1, Z2), (K1, K2) = model.Zs, model.Ks
+    rng = np.random.default_rng(1)
+    n = Z1.shape[0]
+    resid = rng.normal(size=(n, 3))
+    tau = np.array([0.7, 1.0, 1.6])
+    got = np.asarray(data.re.h2_log_likelihood(jnp.asarray(resid), jnp.asarray(tau)))
+    got = got - scipy.special.logsumexp(got, axis=1, keepdims=True)
+    for j in range(3):
+        expected = []
+        for h1, h2 in np.asarray(data.h2_grid):
+            V = (h1 * Z1 @ K1 @ Z1.T + h2 * Z2 @ K2 @ Z2.T + (1 - h1 - h2) * np.eye(n)) / tau[j]
+            expected.append(-0.5 * np.linalg.slogdet(V)[1] - 0.5 * resid[:, j] @ np.linalg.solve(V, resid[:, j]))
+        expected = np.array(expected) - scipy.special.logsumexp(expected)
+        np.testing.assert_allclose(got[j], expected, atol=1e-9)
+
+
+def test_two_effects_random_effect_draws():
+    """[U_1; U_2] | e ~ N(P^-1 tau Z'e / (1 - h1 - h2), P^-1), P = tau (Z'Z/(1-h1-h2) + diag(K1^-1/h1, K2^-1/h2))."""
+    model = two_effect_model()
+    re = model.random_effect
+    (Z1, Z2), (K1, K2) = model.Zs, model.Ks
+    grid = np.asarray(model.data.h2_grid)
+    rows = [int(np.flatnonzero((grid == [0.25, 0.5]).all(1))[0]), int(np.flatnonzero((grid == [0.5, 0.0]).all(1))[0])]
+    tau = np.array([1.3, 0.8])
+    rng = np.random.default_rng(2)
+    resid = rng.normal(size=(Z1.shape[0], 2))
+    draw = jax.jit(jax.vmap(lambda key: re.to_levels(re.sample_effects(key, jnp.asarray(resid), jnp.asarray(rows), jnp.asarray(tau)))))
+    U = np.asarray(draw(jax.random.split(jax.random.key(3), 4000)))
+    Z = np.hstack([Z1, Z2])
+    r1 = Z1.shape[1]
+    for j, g in enumerate(rows):
+        h1, h2 = grid[g]
+        if h2 == 0:
+            assert np.all(U[:, r1:, j] == 0)
+            Zj, Kinv, cols = Z1, np.linalg.inv(K1) / h1, slice(0, r1)
+        else:
+            Zj, cols = Z, slice(None)
+            Kinv = np.block([[np.linalg.inv(K1) / h1, np.zeros((r1, K2.shape[0]))],
+                             [np.zeros((K2.shape[0], r1)), np.linalg.inv(K2) / h2]])
+        P = tau[j] * (Zj.T @ Zj / (1 - h1 - h2) + Kinv)
+        cov = np.linalg.inv(P)
+        mean = cov @ (tau[j] * Zj.T @ resid[:, j] / (1 - h1 - h2))
+        draws = U[:, cols, j]
+        assert np.all(np.abs(z_mean(draws, mean, np.sqrt(np.diag(cov)))) < Z_BOUND)
+        assert np.all(np.abs(z_variance_normal(draws, np.diag(cov))) < Z_BOUND)
+
+
+def test_several_effects_outputs_are_keyed_by_group():
+    model = two_effect_model(n=30, p=3)
+    run = sj.sample(model, num_warmup=10, num_samples=10, progress=False)
+    G = run.posterior_mean("G")
+    assert set(G) == {"id", "cage"} and G["cage"].shape == (3, 3)
+    U = run.posterior_mean("U")
+    assert list(U["cage"].index) == [f"c{i}" for i in range(5)]
+    h2 = run.posterior_mean("h2")
+    assert list(h2.columns) == ["id", "cage"] and list(h2.index) == ["y0", "y1", "y2"]
+    assert run.posterior["h2"].dims == ("chain", "draw", "effect", "trait")
+    P = run.posterior_mean("P").values
+    np.testing.assert_allclose(P, G["id"].values + G["cage"].values + run.posterior_mean("R").values)
+
+
+def test_memory_refusal():
+    with pytest.raises(sj.SlamjaxInputError, match=r"memory.*GiB.*h2_divisions"):
+        from slamjax.model import _check_memory
+
+        _check_memory("cholesky", 20_000, (20_000, 500), 1540)
