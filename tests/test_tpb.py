@@ -79,13 +79,16 @@ def test_gig_matches_scipy():
 
 def test_gig_degenerate_inputs_stay_finite():
     """The improper limits (chi = 0 with lam <= 0, psi = 0 with lam >= 0) are regularised, not NaN;
-    scalars broadcast; lam < 0 is the reciprocal of the mirrored case."""
+    NaN and inf parameters give NaN; scalars broadcast; lam < 0 is the reciprocal of the mirrored case."""
     lam = jnp.array([0.0, -0.5, 0.0, 0.5, 1e-3, 0.0])
     chi = jnp.array([0.0, 0.0, 1.0, 1.0, 0.0, 1e300])
     psi = jnp.array([1.0, 1.0, 0.0, 0.0, 1e-300, 1e300])
     x = np.asarray(_gig(jax.random.key(0), lam, chi, psi))
     assert np.all(np.isfinite(x)) and np.all(x > 0)
     assert _gig(jax.random.key(0), 0.0, 1.0, jnp.ones(3)).shape == (3,)
+    # non-finite parameters give NaN (the rejection loop would otherwise never end)
+    x = np.asarray(_gig(jax.random.key(1), jnp.array([0.0, jnp.nan, 0.5]), jnp.array([1.0, 1.0, jnp.inf]), 1.0))
+    assert np.isfinite(x[0]) and np.all(np.isnan(x[1:]))
     # 1 / GIG(lam, chi, psi) ~ GIG(-lam, psi, chi)
     n = 20000
     y = 1.0 / np.asarray(_gig(jax.random.key(2), jnp.full(n, 1.3), 0.7, 2.5))
@@ -190,3 +193,15 @@ def test_tpb_init_and_protocol():
     assert jax.tree_util.tree_structure(new) == jax.tree_util.tree_structure(state)
     for leaf in jax.tree_util.tree_leaves(new):
         assert leaf.dtype == jnp.float64 and np.all(np.isfinite(leaf)) and np.all(np.asarray(leaf) > 0)
+
+
+def test_tpb_plugs_into_the_sampler():
+    """The third loadings prior runs in the unchanged sampler, chosen through sj.Priors."""
+    import slamjax as sj
+
+    from _models import tiny_model
+
+    model = tiny_model(n=20, p=4, k=2, priors=sj.Priors(Lambda=sj.priors.TPB(), intercept_precision=0.5))
+    run = sj.sample(model, num_warmup=15, num_samples=10, progress=False)
+    assert np.all(np.isfinite(run.draws["Lambda"]))
+    assert "TPB(a=0.5, b=0.5" in repr(model.priors)

@@ -58,7 +58,8 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
     lam < 0 goes through 1 / GIG(-lam, psi, chi). chi = 0 with lam > 0 is the Gamma(lam, psi / 2)
     limit (and psi = 0 with lam < 0 the InvGamma(-lam, chi / 2) limit), drawn exactly. The improper
     cases (chi = 0 with lam <= 0, psi = 0 with lam >= 0) are regularised by flooring the zero
-    parameter at the smallest normal float64, so the result stays finite and positive.
+    parameter at the smallest normal float64, so the result stays finite and positive. Non-finite
+    parameters give NaN.
     """
     lam, chi, psi = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in (lam, chi, psi)))
     shape = lam.shape
@@ -122,7 +123,9 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
     def not_finished(carry):
         return ~jnp.all(carry[2])
 
-    _, y, _ = lax.while_loop(not_finished, body, (0, jnp.zeros(shape), jnp.zeros(shape, bool)))
+    # non-finite parameters (NaN, inf) would never accept: they come back NaN instead of looping forever
+    invalid = ~(jnp.isfinite(total) & jnp.isfinite(t_flat) & jnp.isfinite(s_flat) & jnp.isfinite(log_scale))
+    _, y, _ = lax.while_loop(not_finished, body, (0, jnp.where(invalid, jnp.nan, 0.0), invalid))
     log_x = log_scale + y
     return jnp.clip(jnp.exp(jnp.where(flip, -log_x, log_x)), _TINY, jnp.finfo(jnp.float64).max)
 
