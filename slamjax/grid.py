@@ -42,10 +42,22 @@ def h2_log_prior(grid: np.ndarray, prior=None) -> np.ndarray:
     """Log prior weight of every grid point, normalised so the weights sum to one.
 
     ``prior`` is None (uniform over grid points), an array of non-negative weights (one per
-    grid point), or a function of the grid (G, R) returning such weights.
+    grid point), a function of the grid (G, R) returning such weights, or a list of R functions,
+    one marginal weight per random effect, multiplied together (independent marginals,
+    renormalised on the simplex). For example, with R = 2 (animal, cage):
+
+        grid = sj.h2_grid(2, 10)                                 # inspect the points
+        sj.Priors(h2=lambda g: np.exp(-5 * g[:, 1]))             # joint: cage effects small
+        sj.Priors(h2=[scipy.stats.beta(2, 2).pdf, lambda h: 1 - h])  # independent marginals
     """
     n_points = grid.shape[0]
-    if prior is None:
+    if isinstance(prior, (list, tuple)) and prior and all(callable(f) for f in prior):
+        if len(prior) != grid.shape[1]:
+            raise SlamjaxInputError(
+                f"h2 prior: {len(prior)} marginal functions for {grid.shape[1]} random effects; give one per effect"
+            )
+        weights = np.prod([np.asarray(f(grid[:, m]), dtype=np.float64) for m, f in enumerate(prior)], axis=0)
+    elif prior is None:
         weights = np.ones(n_points)
     elif callable(prior):
         weights = np.asarray(prior(grid), dtype=np.float64)

@@ -113,3 +113,49 @@ def test_memory_refusal():
         from slamjax.model import _check_memory
 
         _check_memory("cholesky", 20_000, (20_000, 500), 1540)
+
+
+def test_h2_prior_as_independent_marginals():
+    from slamjax.grid import h2_log_prior
+
+    grid = sj.h2_grid(2, 5)
+    f1 = lambda h: 1.0 + h  # noqa: E731
+    f2 = lambda h: np.exp(-3.0 * h)  # noqa: E731
+    weights = np.exp(h2_log_prior(grid, [f1, f2]))
+    expected = f1(grid[:, 0]) * f2(grid[:, 1])
+    np.testing.assert_allclose(weights, expected / expected.sum())
+    with pytest.raises(sj.SlamjaxInputError, match="marginal functions"):
+        h2_log_prior(grid, [f1])
+    with pytest.raises(sj.SlamjaxInputError, match="one weight per grid point"):
+        h2_log_prior(grid, np.ones(3))
+    model = two_effect_model()
+    prior_model = sj.Model(
+        Y=pd.DataFrame(np.asarray(model.inputs.Y), index=model.individual_names, columns=model.trait_names),
+        data=pd.DataFrame({"id": model.individual_names, "cage": [f"c{i % 5}" for i in range(24)]},
+                          index=model.individual_names),
+        formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(model.Ks[0], index=model.individual_names,
+                                                                      columns=model.individual_names)},
+        n_factors=1, h2_divisions=4, priors=sj.Priors(h2=[f1, f2]),
+    )
+    np.testing.assert_allclose(
+        np.exp(np.asarray(prior_model.data.trait_log_prior)), np.exp(h2_log_prior(prior_model.grid, [f1, f2]))
+    )
+
+
+def test_per_column_products_agree_on_both_paths(monkeypatch):
+    """Gathering each column's factor and computing every grid point then selecting agree."""
+    from slamjax.random_effects import cholesky
+
+    rng = np.random.default_rng(5)
+    factors = jnp.asarray(rng.normal(size=(6, 7, 7)))
+    vectors = jnp.asarray(rng.normal(size=(4, 7)))
+    index = jnp.array([5, 0, 0, 3])
+    for transpose in (False, True):
+        gathered = cholesky._apply_per_column(factors, vectors, index, transpose)
+        monkeypatch.setattr(cholesky, "_GATHER_BYTES", 0)
+        selected = cholesky._apply_per_column(factors, vectors, index, transpose)
+        monkeypatch.undo()
+        expected = np.stack([(np.asarray(factors[g]).T if transpose else np.asarray(factors[g])) @ np.asarray(v)
+                             for g, v in zip(index, vectors)])
+        np.testing.assert_allclose(gathered, expected, rtol=1e-12)
+        np.testing.assert_allclose(selected, expected, rtol=1e-12)

@@ -51,6 +51,7 @@ def simulate(
     fraction_missing: float = 0.0,
     factor_h2: np.ndarray | None = None,
     resid_h2: np.ndarray | None = None,
+    n_groups: int | None = None,
 ) -> Dataset:
     """Draws a data set from the SLAMglmm model with one random effect (Z = I), with its truth.
 
@@ -65,6 +66,12 @@ def simulate(
     values scaled by 1 / (1 + l / 2). F_h2 ~ U(0, 0.9) unless given, resid_h2 ~ U(0, 0.9),
     residual variances 1 / tau ~ U(0.2, 0.6). ``truth`` holds Lambda, F_h2, resid_h2,
     tot_Eta_prec, G, R, P, h2 (per trait: diag G / diag P), U (genetic values), F, mu.
+
+    ``n_groups`` adds a second, iid random effect: every individual belongs to one of n_groups
+    groups (column ``group`` of ``data``, e.g. cages), with variance proportions
+    group_h2 ~ U(0, 0.3) per trait and F_group_h2 ~ U(0, 0.3) per factor (the first effect's
+    proportions are then scaled by 2/3). ``truth`` then also holds G_group, group_h2, F_group_h2
+    and U_group, and R and P account for it.
     """
     for name, value, minimum in (("n", n, 2), ("p", p, 1), ("k", k, 1)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
@@ -90,26 +97,45 @@ def simulate(
     resid_var = rng.uniform(0.2, 0.6, p)
     mu = rng.normal(size=p)
 
-    U_F = K_root @ rng.normal(size=(n, k)) * np.sqrt(F_h2)
-    F = U_F + rng.normal(size=(n, k)) * np.sqrt(1.0 - F_h2)
-    U_R = K_root @ rng.normal(size=(n, p)) * np.sqrt(resid_h2_true * resid_var)
-    E_R = rng.normal(size=(n, p)) * np.sqrt((1.0 - resid_h2_true) * resid_var)
-    Y = mu + F @ Lambda + U_R + E_R
+    if n_groups is not None:
+        F_h2, resid_h2_true = F_h2 * 2 / 3, resid_h2_true * 2 / 3
+    U_F_white, E_F_white = rng.normal(size=(n, k)), rng.normal(size=(n, k))
+    U_R_white, E_R_white = rng.normal(size=(n, p)), rng.normal(size=(n, p))
+    F_group_h2, group_h2 = np.zeros(k), np.zeros(p)
+    group_F, group_R = np.zeros((n, k)), np.zeros((n, p))
+    if n_groups is not None:
+        group = rng.integers(0, n_groups, n)
+        F_group_h2, group_h2 = rng.uniform(0.0, 0.3, k), rng.uniform(0.0, 0.3, p)
+        group_F_levels = rng.normal(size=(n_groups, k)) * np.sqrt(F_group_h2)
+        group_R_levels = rng.normal(size=(n_groups, p)) * np.sqrt(group_h2 * resid_var)
+        group_F, group_R = group_F_levels[group], group_R_levels[group]
+    U_F = K_root @ U_F_white * np.sqrt(F_h2)
+    F = U_F + group_F + E_F_white * np.sqrt(1.0 - F_h2 - F_group_h2)
+    U_R = K_root @ U_R_white * np.sqrt(resid_h2_true * resid_var)
+    E_R = E_R_white * np.sqrt((1.0 - resid_h2_true - group_h2) * resid_var)
+    Y = mu + F @ Lambda + U_R + group_R + E_R
     if fraction_missing > 0:
         Y[rng.random((n, p)) < fraction_missing] = np.nan
 
     G = Lambda.T @ np.diag(F_h2) @ Lambda + np.diag(resid_h2_true * resid_var)
-    R = Lambda.T @ np.diag(1.0 - F_h2) @ Lambda + np.diag((1.0 - resid_h2_true) * resid_var)
+    G_group = Lambda.T @ np.diag(F_group_h2) @ Lambda + np.diag(group_h2 * resid_var)
+    R = Lambda.T @ np.diag(1.0 - F_h2 - F_group_h2) @ Lambda + np.diag((1.0 - resid_h2_true - group_h2) * resid_var)
     ids = [f"ind{i:04d}" for i in range(n)]
     traits = [f"trait{j:03d}" for j in range(p)]
     truth = dict(
-        Lambda=Lambda, F_h2=F_h2, resid_h2=resid_h2_true, tot_Eta_prec=1.0 / resid_var, G=G, R=R, P=G + R,
-        h2=np.diag(G) / np.diag(G + R), U=U_F @ Lambda + U_R, F=F, mu=mu,
+        Lambda=Lambda, F_h2=F_h2, resid_h2=resid_h2_true, tot_Eta_prec=1.0 / resid_var, G=G, R=R,
+        P=G + G_group + R, h2=np.diag(G) / np.diag(G + G_group + R), U=U_F @ Lambda + U_R, F=F, mu=mu,
     )
+    data = pd.DataFrame({"id": ids}, index=pd.Index(ids, name="id"))
+    if n_groups is not None:
+        truth.update(
+            G_group=G_group, group_h2=group_h2, F_group_h2=F_group_h2, U_group=group_F_levels @ Lambda + group_R_levels
+        )
+        data["group"] = [f"g{g:03d}" for g in group]
     return Dataset(
         name="simulated",
         Y=pd.DataFrame(Y, index=pd.Index(ids, name="id"), columns=traits),
-        data=pd.DataFrame({"id": ids}, index=pd.Index(ids, name="id")),
+        data=data,
         relmat={"id": pd.DataFrame(K, index=ids, columns=ids)},
         markers=None,
         cv_folds=None,

@@ -50,7 +50,8 @@ class Priors:
     Lambda: prior on the loadings (``MGPS()`` default, or ``Horseshoe()``).
     B, B_F: priors on the fixed effects of the traits and the factors (ARD).
     h2, F_h2: prior weight of every h2 grid point for traits / factors: None (uniform), an
-        array of weights, or a function of the grid (G, R) -> (G,).
+        array of weights, a function of the grid (G, R) -> (G,), or a list of R functions of
+        one effect's h2 (independent marginals); see ``sj.h2_grid`` and ``slamjax.grid.h2_log_prior``.
     intercept_precision: tau-scaled prior precision of the trait intercept; 0 is flat.
     """
 
@@ -109,6 +110,8 @@ def _describe(value) -> str:
         return f"{type(value).__name__}({inner})"
     if callable(value):
         return f"<function {getattr(value, '__name__', repr(value))}>"
+    if isinstance(value, (list, tuple)) and value and all(callable(f) for f in value):
+        return "independent marginals (" + ", ".join(getattr(f, "__name__", "function") for f in value) + ")"
     if isinstance(value, (np.ndarray, list, tuple)):
         return f"array of {len(value)} weights"
     return repr(value)
