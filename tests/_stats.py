@@ -45,6 +45,22 @@ def batch_means_se(chain: np.ndarray, n_batches: int = 50) -> np.ndarray:
     return batches.std(axis=0, ddof=1) / np.sqrt(n_batches)
 
 
+def ordered_delta_checks(prior, delta_in, delta_out, local_prec, coef, tau):
+    """PIT of each delta_h given the deltas drawn before it and the input deltas after it."""
+    k, p = coef.shape[-2:]
+    shape0 = np.full(k, prior.delta_2_shape)
+    shape0[0] = prior.delta_1_shape
+    rate0 = np.full(k, prior.delta_2_rate)
+    rate0[0] = prior.delta_1_rate
+    for h in range(k):
+        current = np.concatenate([delta_out[:, :h], np.broadcast_to(delta_in[h:], (delta_out.shape[0], k - h))], 1)
+        others = np.cumprod(current, axis=1) / current[:, [h]]
+        row_ss = np.sum(local_prec * coef**2 * tau, axis=-1)
+        ss = np.sum(others[:, h:] * row_ss[:, h:], axis=1)
+        z_m, z_v = z_uniform(gamma_pit(delta_out[:, h], shape0[h] + 0.5 * p * (k - h), rate0[h] + 0.5 * ss))
+        assert abs(z_m) < Z_BOUND and abs(z_v) < Z_BOUND, (h, z_m, z_v)
+
+
 # Every z-test in the suite uses this bound: with ~100 independent checks per module the chance
 # of a false failure is below 1 % (two-sided normal tail 2 * 1.7e-5 per check at 4.3).
 Z_BOUND = 4.3

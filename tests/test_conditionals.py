@@ -16,7 +16,7 @@ from slamjax.blocks.regression import sample_regression
 from slamjax.state import B_precision
 
 from _models import Q, covariance, prior_state, tiny_model
-from _stats import Z_BOUND, gamma_pit, inverse_gamma_pit, z_mean, z_uniform, z_variance_normal
+from _stats import Z_BOUND, gamma_pit, inverse_gamma_pit, ordered_delta_checks, z_mean, z_uniform, z_variance_normal
 
 N_DRAWS = 4000
 DESIGNS = {"r=n": dict(n=30), "r<n": dict(n=30, r=12), "r>n": dict(n=24, r=40)}
@@ -164,22 +164,6 @@ def test_factor_scores():
     assert abs(np.corrcoef(F[:, 0, 0], F[:, 1, 0])[0, 1]) * np.sqrt(N_DRAWS) < Z_BOUND
 
 
-def _ordered_delta_checks(prior, delta_in, delta_out, local_prec, coef, tau):
-    """PIT of each delta_h given the deltas drawn before it and the input deltas after it."""
-    k, p = coef.shape[-2:]
-    shape0 = np.full(k, prior.delta_2_shape)
-    shape0[0] = prior.delta_1_shape
-    rate0 = np.full(k, prior.delta_2_rate)
-    rate0[0] = prior.delta_1_rate
-    for h in range(k):
-        current = np.concatenate([delta_out[:, :h], np.broadcast_to(delta_in[h:], (delta_out.shape[0], k - h))], 1)
-        others = np.cumprod(current, axis=1) / current[:, [h]]
-        row_ss = np.sum(local_prec * coef**2 * tau, axis=-1)
-        ss = np.sum(others[:, h:] * row_ss[:, h:], axis=1)
-        z_m, z_v = z_uniform(gamma_pit(delta_out[:, h], shape0[h] + 0.5 * p * (k - h), rate0[h] + 0.5 * ss))
-        assert abs(z_m) < Z_BOUND and abs(z_v) < Z_BOUND, (h, z_m, z_v)
-
-
 def test_mgps_conditionals():
     prior = sj.priors.MGPS(nu=3.0)
     rng = np.random.default_rng(6)
@@ -192,7 +176,7 @@ def test_mgps_conditionals():
     global_prec = np.cumprod(np.asarray(state.delta))[:, None]
     z_m, z_v = z_uniform(gamma_pit(out.phi, (prior.nu + 1) / 2, (prior.nu + global_prec * tau * coef**2) / 2))
     assert np.all(np.abs(z_m) < Z_BOUND) and np.all(np.abs(z_v) < Z_BOUND)
-    _ordered_delta_checks(prior, np.asarray(state.delta), out.delta, out.phi, coef, tau)
+    ordered_delta_checks(prior, np.asarray(state.delta), out.delta, out.phi, coef, tau)
 
 
 def test_horseshoe_conditionals():
@@ -210,7 +194,7 @@ def test_horseshoe_conditionals():
     assert np.all(np.abs(z_m) < Z_BOUND) and np.all(np.abs(z_v) < Z_BOUND)
     z_m, z_v = z_uniform(inverse_gamma_pit(out.xi, 1.0, 1.0 + 1.0 / out.lambda2))
     assert np.all(np.abs(z_m) < Z_BOUND) and np.all(np.abs(z_v) < Z_BOUND)
-    _ordered_delta_checks(prior, np.asarray(state.delta), out.delta, 1.0 / out.lambda2, coef, tau)
+    ordered_delta_checks(prior, np.asarray(state.delta), out.delta, 1.0 / out.lambda2, coef, tau)
 
 
 def test_ard_conditionals():

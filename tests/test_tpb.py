@@ -12,7 +12,7 @@ import scipy.stats
 import slamjax as sj
 from slamjax.priors.tpb import TPB, TPBState, _gig
 
-from _stats import Z_BOUND, gamma_pit, z_uniform
+from _stats import Z_BOUND, gamma_pit, ordered_delta_checks, z_uniform
 
 N_DRAWS = 4000
 # the two-sided p-value of a z-score at Z_BOUND: the KS tests fail as rarely as the z-tests
@@ -95,23 +95,6 @@ def test_gig_degenerate_inputs_stay_finite():
     assert scipy.stats.kstest(y, lambda v: _cdf(_gig_reference(-1.3, 2.5, 0.7), v)).pvalue > P_BOUND
 
 
-def _ordered_delta_checks(prior, delta_in, delta_out, local_prec, coef, tau):
-    """PIT of each delta_h given the deltas drawn before it and the input deltas after it
-    (as in test_conditionals)."""
-    k, p = coef.shape[-2:]
-    shape0 = np.full(k, prior.delta_2_shape)
-    shape0[0] = prior.delta_1_shape
-    rate0 = np.full(k, prior.delta_2_rate)
-    rate0[0] = prior.delta_1_rate
-    for h in range(k):
-        current = np.concatenate([delta_out[:, :h], np.broadcast_to(delta_in[h:], (delta_out.shape[0], k - h))], 1)
-        others = np.cumprod(current, axis=1) / current[:, [h]]
-        row_ss = np.sum(local_prec * coef**2 * tau, axis=-1)
-        ss = np.sum(others[:, h:] * row_ss[:, h:], axis=1)
-        z_m, z_v = z_uniform(gamma_pit(delta_out[:, h], shape0[h] + 0.5 * p * (k - h), rate0[h] + 0.5 * ss))
-        assert abs(z_m) < Z_BOUND and abs(z_v) < Z_BOUND, (h, z_m, z_v)
-
-
 def _assert_uniform(pit, what):
     z_m, z_v = z_uniform(pit)
     assert np.all(np.abs(z_m) < Z_BOUND) and np.all(np.abs(z_v) < Z_BOUND), (what, z_m, z_v)
@@ -145,7 +128,7 @@ def test_tpb_conditionals(a, b):
     _assert_uniform(gamma_pit(out.zeta, a + b, out.psi + float(state.phi)), "zeta")
     _assert_uniform(gamma_pit(out.phi, k * p * b + 0.5, out.zeta.sum(axis=(1, 2)) + float(state.omega)), "phi")
     _assert_uniform(gamma_pit(out.omega, 1.0, out.phi + 1.0), "omega")
-    _ordered_delta_checks(prior, np.asarray(state.delta), out.delta, 1.0 / out.psi, coef, tau)
+    ordered_delta_checks(prior, np.asarray(state.delta), out.delta, 1.0 / out.psi, coef, tau)
 
 
 def test_tpb_prior_laws():
