@@ -137,17 +137,18 @@ def cholesky_random_effects(Zs: list[np.ndarray], Ks: list[np.ndarray], h2_grid:
     covariances = [Z @ K @ Z.T for Z, K in zip(Zs, Ks)]
     ZLtZL = ZL.T @ ZL
     S = ZL.shape[1]
-    whiten_V, log_det_V, whiten_C = [], [], []
-    for h2 in h2_grid:
+    n_grid = h2_grid.shape[0]
+    whiten_V, whiten_C, log_det_V = np.empty((n_grid, n, n)), np.empty((n_grid, S, S)), np.empty(n_grid)
+    for g, h2 in enumerate(h2_grid):  # filled in place: peak host memory stays near the final arrays
         V = (1.0 - h2.sum()) * np.eye(n)
         for weight, covariance in zip(h2, covariances):
             V += weight * covariance
         chol = np.linalg.cholesky(V)
-        whiten_V.append(scipy.linalg.solve_triangular(chol, np.eye(n), lower=True))
-        log_det_V.append(2.0 * np.sum(np.log(np.diag(chol))))
+        whiten_V[g] = scipy.linalg.solve_triangular(chol, np.eye(n), lower=True)
+        log_det_V[g] = 2.0 * np.sum(np.log(np.diag(chol)))
         scale = np.sqrt(h2[block_of_column])
         C = np.eye(S) + (scale[:, None] * ZLtZL * scale[None, :]) / (1.0 - h2.sum())
-        whiten_C.append(scipy.linalg.solve_triangular(np.linalg.cholesky(C), np.eye(S), lower=True))
+        whiten_C[g] = scipy.linalg.solve_triangular(np.linalg.cholesky(C), np.eye(S), lower=True)
     L_blocks = np.zeros((S, S))
     start = 0
     for L in roots:
@@ -155,9 +156,9 @@ def cholesky_random_effects(Zs: list[np.ndarray], Ks: list[np.ndarray], h2_grid:
         L_blocks[start : start + size, start : start + size] = L
         start += size
     return CholeskyRandomEffects(
-        whiten_V=jnp.asarray(np.stack(whiten_V)),
-        log_det_V=jnp.asarray(np.array(log_det_V)),
-        whiten_C=jnp.asarray(np.stack(whiten_C)),
+        whiten_V=jnp.asarray(whiten_V),
+        log_det_V=jnp.asarray(log_det_V),
+        whiten_C=jnp.asarray(whiten_C),
         ZL=jnp.asarray(ZL),
         L_blocks=jnp.asarray(L_blocks),
         block_of_column=jnp.asarray(block_of_column),
