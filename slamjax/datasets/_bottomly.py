@@ -21,7 +21,7 @@ _ANCHOR = __name__
 
 
 def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    """Read a file of ``_data/bottomly`` from the installed package (never from the repo's ../shared)."""
+    """Read a file of ``_data/bottomly`` from the installed package (never from the development data folder)."""
     resource = resources.files(_ANCHOR).joinpath("_data", "bottomly", name)
     compression = "gzip" if name.endswith(".gz") else None
     with resource.open("rb") as fh:

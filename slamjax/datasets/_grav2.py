@@ -22,7 +22,7 @@ _GENO_CODES = {"L": 0.0, "C": 1.0}  # Landsberg erecta (Ler) = 0, Cape Verde Isl
 
 
 def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    """Read a file of ``_data/grav2`` from the installed package (never from the repo's ../shared)."""
+    """Read a file of ``_data/grav2`` from the installed package (never from the development data folder)."""
     resource = resources.files(_ANCHOR).joinpath("_data", "grav2", name)
     compression = "gzip" if name.endswith(".gz") else None
     with resource.open("rb") as fh:
