@@ -44,7 +44,7 @@ _ANCHOR = __name__
 
 
 def _resource(name: str):
-    """A file of ``_data/mice`` in the installed package (never the repo's ../shared)."""
+    """A file of ``_data/mice`` in the installed package (never the development data folder)."""
     return resources.files(_ANCHOR).joinpath("_data", "mice", name)
 
 
