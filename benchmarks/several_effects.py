@@ -20,7 +20,6 @@ def one(R: int, divisions: int, n: int, p: int, iterations: int) -> dict:
 
     jax.config.update("jax_enable_x64", True)
     import numpy as np
-    import pandas as pd
 
     import slamjax as sj
     from slamjax.random_effects import memory_estimate

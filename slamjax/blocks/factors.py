@@ -12,7 +12,6 @@ covariances (multiples of I) unchanged, so one k x k Cholesky serves all rows.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_solve, solve_triangular
 from .._random import normal

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from ._dataset import Dataset
+from ._dataset import Dataset, read_package_csv
 
 BOTTOMLY_CITATION = (
     "Bottomly, D., Walter, N. A. R., Hunter, J. E., Darakjian, P., Kawane, S., Buck, K. J., "
@@ -17,19 +16,12 @@ BOTTOMLY_CITATION = (
     "BMC Bioinformatics 12:449)."
 )
 
-_ANCHOR = __name__
 
 
-def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    """Read a file of ``_data/bottomly`` from the installed package (never from the development data folder)."""
-    resource = resources.files(_ANCHOR).joinpath("_data", "bottomly", name)
-    compression = "gzip" if name.endswith(".gz") else None
-    with resource.open("rb") as fh:
-        return pd.read_csv(fh, compression=compression, **kwargs)
 
 
 def _samples() -> pd.DataFrame:
-    s = _read_csv("samples.csv", dtype={"sample.id": str, "strain": str})
+    s = read_package_csv("bottomly", "samples.csv", dtype={"sample.id": str, "strain": str})
     ids = pd.Index(s["sample.id"].astype(str), name="sample")
     if not ids.is_unique:
         raise ValueError("bottomly data: duplicated sample ids in samples.csv")
@@ -51,7 +43,7 @@ def _samples() -> pd.DataFrame:
 
 def _genes_by_samples(name: str, samples: pd.Index, dtype) -> pd.DataFrame:
     """A genes x samples file, returned samples x genes in the order of ``samples``."""
-    X = _read_csv(name, index_col=0)
+    X = read_package_csv("bottomly", name, index_col=0)
     X.index = pd.Index(X.index.astype(str), name="gene")
     X.columns = X.columns.astype(str)
     if not X.index.is_unique:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 
 import pandas as pd
 
@@ -55,3 +56,15 @@ class Dataset:
             extra.append("truth")
         tail = (", " + ", ".join(extra)) if extra else ""
         return f"Dataset(name={self.name!r}, Y={n}x{p}, relmat={{{rel}}}{tail})"
+
+
+def package_file(folder: str, name: str):
+    """A bundled data file, ``slamjax/datasets/_data/<folder>/<name>``, from the installed package."""
+    return resources.files(__package__).joinpath("_data", folder, name)
+
+
+def read_package_csv(folder: str, name: str, **kwargs) -> pd.DataFrame:
+    """Reads a bundled CSV file (gzip-compressed when its name ends in .gz) with pandas."""
+    compression = "gzip" if name.endswith(".gz") else None
+    with package_file(folder, name).open("rb") as fh:
+        return pd.read_csv(fh, compression=compression, **kwargs)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
 from ..relationship import grm
-from ._dataset import Dataset
+from ._dataset import Dataset, read_package_csv
 
 GRAV2_CITATION = (
     "Moore, C. R., Johnson, L. S., Kwak, I.-Y., Livny, M., Broman, K. W., Spalding, E. P. (2013). "
@@ -17,16 +16,9 @@ GRAV2_CITATION = (
     "Data: the grav2 example data of the R/qtl2 package (GPL-3)."
 )
 
-_ANCHOR = __name__
 _GENO_CODES = {"L": 0.0, "C": 1.0}  # Landsberg erecta (Ler) = 0, Cape Verde Islands (Cvi) = 1
 
 
-def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    """Read a file of ``_data/grav2`` from the installed package (never from the development data folder)."""
-    resource = resources.files(_ANCHOR).joinpath("_data", "grav2", name)
-    compression = "gzip" if name.endswith(".gz") else None
-    with resource.open("rb") as fh:
-        return pd.read_csv(fh, compression=compression, **kwargs)
 
 
 def load_grav2() -> Dataset:
@@ -70,9 +62,9 @@ def load_grav2() -> Dataset:
 
     The data are the ``grav2`` example data of the R/qtl2 package (GPL-3).
     """
-    Y = _read_csv("pheno.csv.gz", index_col="id")
-    geno = _read_csv("geno.csv.gz", index_col="id", dtype=str)
-    covar = _read_csv("phenocovar.csv.gz")
+    Y = read_package_csv("grav2", "pheno.csv.gz", index_col="id")
+    geno = read_package_csv("grav2", "geno.csv.gz", index_col="id", dtype=str)
+    covar = read_package_csv("grav2", "phenocovar.csv.gz")
 
     ids = pd.Index(Y.index.astype(str), name="id")
     if not ids.is_unique:

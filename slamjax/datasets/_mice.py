@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from ._dataset import Dataset
+from ._dataset import Dataset, package_file, read_package_csv
 
 MICE_CITATION = (
     "Valdar, W., Solberg, L. C., Gauguier, D., Burnett, S., Klenerman, P., Cookson, W. O., "
@@ -40,18 +39,10 @@ MICE_TRAITS: tuple[str, ...] = (
     "Biochem.Urea",
 )
 
-_ANCHOR = __name__
 
 
-def _resource(name: str):
-    """A file of ``_data/mice`` in the installed package (never the development data folder)."""
-    return resources.files(_ANCHOR).joinpath("_data", "mice", name)
 
 
-def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    compression = "gzip" if name.endswith(".gz") else None
-    with _resource(name).open("rb") as fh:
-        return pd.read_csv(fh, compression=compression, **kwargs)
 
 
 def _categorical(values: pd.Series, categories: list[str]) -> pd.Series:
@@ -126,7 +117,7 @@ def load_mice(*, markers: bool = True) -> Dataset:
 
     The data are distributed with the BGLR R package under the GPL-3 licence.
     """
-    raw = _read_csv("phenotypes.csv.gz", dtype={"mouse": str, "cage": str})
+    raw = read_package_csv("mice", "phenotypes.csv.gz", dtype={"mouse": str, "cage": str})
     ids = pd.Index(raw["mouse"].astype(str), name="mouse")
     if not ids.is_unique:
         raise ValueError("mice data: duplicated mouse ids in phenotypes.csv.gz")
@@ -150,7 +141,7 @@ def load_mice(*, markers: bool = True) -> Dataset:
     data["Biochem.Age"] = raw["Biochem.Age"].astype(float)
     data["Biochem.Season"] = _categorical(raw["Biochem.Date.Season"], seasons)
 
-    A = _read_csv("pedigree_relationship.csv.gz", index_col=0)
+    A = read_package_csv("mice", "pedigree_relationship.csv.gz", index_col=0)
     A.index = A.index.astype(str)
     A.columns = A.columns.astype(str)
     if not A.index.equals(A.columns):
@@ -165,7 +156,7 @@ def load_mice(*, markers: bool = True) -> Dataset:
 
     M = None
     if markers:
-        with _resource("snps.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
+        with package_file("mice", "snps.npz").open("rb") as fh, np.load(fh, allow_pickle=False) as npz:
             geno = np.asarray(npz["genotypes"], dtype=np.int8)
             snp_mouse = npz["mouse"].astype(str)
             snp_ids = npz["snp"].astype(str)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
-from ._dataset import Dataset
+from ._dataset import Dataset, read_package_csv
 
 WHEAT_CITATION = (
     "Crossa, J., de los Campos, G., Perez, P., Gianola, D., Burgueno, J., Araus, J. L., "
@@ -16,17 +15,8 @@ WHEAT_CITATION = (
     "Data: CIMMYT wheat, distributed with the BGLR R package (GPL-3)."
 )
 
-# Resources are resolved alongside this module (slamjax/datasets/), whether or not
-# slamjax.datasets is a regular package (Python >= 3.12 accepts a module as anchor).
-_ANCHOR = __name__
 
 
-def _read_csv(name: str, **kwargs) -> pd.DataFrame:
-    """Read a file of ``_data/wheat`` from the installed package (never from the development data folder)."""
-    resource = resources.files(_ANCHOR).joinpath("_data", "wheat", name)
-    compression = "gzip" if name.endswith(".gz") else None
-    with resource.open("rb") as fh:
-        return pd.read_csv(fh, compression=compression, **kwargs)
 
 
 def load_wheat() -> Dataset:
@@ -58,10 +48,10 @@ def load_wheat() -> Dataset:
 
     The data are distributed with the BGLR R package under the GPL-3 licence.
     """
-    Y = _read_csv("phenotypes.csv", index_col="line")
-    A = _read_csv("pedigree_relationship.csv.gz", index_col=0)
-    markers = _read_csv("markers.csv.gz", index_col="line")
-    cv_folds = _read_csv("cv_folds.csv", index_col="line")
+    Y = read_package_csv("wheat", "phenotypes.csv", index_col="line")
+    A = read_package_csv("wheat", "pedigree_relationship.csv.gz", index_col=0)
+    markers = read_package_csv("wheat", "markers.csv.gz", index_col="line")
+    cv_folds = read_package_csv("wheat", "cv_folds.csv", index_col="line")
 
     ids = Y.index.astype(str)
     Y.index = pd.Index(ids, name="line")

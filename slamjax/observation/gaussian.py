@@ -8,7 +8,6 @@ and returns the rotated latent traits the other blocks use.
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 from .._random import normal
 from jaxtyping import Array, Bool, Float, PRNGKeyArray

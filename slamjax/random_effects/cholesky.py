@@ -20,7 +20,6 @@ Effects are held as a = [a_1; ...; a_R] (S x c); ``to_levels`` gives U_m = L_m a
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg

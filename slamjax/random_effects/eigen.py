@@ -18,7 +18,6 @@ The sampler keeps responses, designs, factor scores and random effects in these 
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
