@@ -9,6 +9,7 @@ from __future__ import annotations
 import equinox as eqx
 from jaxtyping import Array, Bool, Float
 
+from .blocks.trait_groups import MissingGroups
 from .priors._base import CoefficientPrior
 from .random_effects.cholesky import CholeskyRandomEffects
 from .random_effects.eigen import EigenRandomEffect
@@ -37,6 +38,7 @@ class SamplerData(eqx.Module):
     n_factors: int = eqx.field(static=True)
     n_flat: int = eqx.field(static=True)
     has_missing: bool = eqx.field(static=True)
+    groups: MissingGroups | None = None  # missing-data groups; None: every missing cell imputed
 
     @property
     def shapes(self) -> dict[str, int]:

@@ -17,11 +17,12 @@ from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
 from .blocks.regression import sample_regression
+from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
 from .blocks.variance import sample_h2_index
 from .observation.gaussian import impute_missing
 from .state import B_precision, State
 
-__all__ = ["sweep", "BLOCK_NAMES", "run_warmup", "run_draws"]
+__all__ = ["BLOCK_NAMES", "run_draws", "run_warmup", "sweep"]
 
 # bit i of the failure flag set by a sweep: the factorisation in this block was not finite
 BLOCK_NAMES = ("trait regressions [B; Lambda]", "factor regressions B_F", "factor scores F")
@@ -35,18 +36,26 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     n, p = state.Eta.shape
 
     # 1-3: traits. (B, Lambda, tau) then h2 marginal over the random effects, then U_R.
-    W = jnp.concatenate([data.X, state.F], axis=1)
+    groups = data.groups
     prior_precision = jnp.concatenate(
         [B_precision(data, state.B_prior, p), data.Lambda_prior.precision(state.Lambda_prior)], axis=0
     )
-    coef, tau, trait_ok = sample_regression(
-        keys[0], *re.regression_statistics(state.Eta, W, state.resid_h2_index), prior_precision,
-        data.tau_shape, data.tau_rate, n, data.n_flat,
-    )
+    if groups is None:
+        W = jnp.concatenate([data.X, state.F], axis=1)
+        coef, tau, trait_ok = sample_regression(
+            keys[0], *re.regression_statistics(state.Eta, W, state.resid_h2_index), prior_precision,
+            data.tau_shape, data.tau_rate, n, data.n_flat,
+        )
+        resid = state.Eta - W @ coef
+        h2_index = sample_h2_index(keys[1], re.h2_log_likelihood(resid, tau), data.trait_log_prior)
+        U_R = re.sample_effects(keys[2], resid, h2_index, tau)
+    else:  # each missing-data group on its own rows, in original coordinates
+        F_original = re.unrotate(state.F)
+        coef, tau, h2_index, U_R, trait_ok = sample_trait_groups(
+            keys[0], state.Eta, F_original, state.resid_h2_index, prior_precision, groups,
+            data.tau_shape, data.tau_rate, data.n_flat, data.trait_log_prior,
+        )
     B, Lambda = coef[:b], coef[b:]
-    resid = state.Eta - W @ coef
-    h2_index = sample_h2_index(keys[1], re.h2_log_likelihood(resid, tau), data.trait_log_prior)
-    U_R = re.sample_effects(keys[2], resid, h2_index, tau)
 
     # 4-6: factors, the same three blocks on (F, X_F).
     B_F, tau_F, factor_ok = sample_regression(
@@ -59,12 +68,21 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     U_F = re.sample_effects(keys[5], F_resid, F_h2_index, tau_F)
 
     # 7: factor scores.
-    trait_effects = data.X @ B + re.effect_on_rows(U_R)
     resid_variance = re.residual_proportion(h2_index) / tau
-    F, scores_ok = sample_factor_scores(
-        keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance,
-        F_fixed + re.effect_on_rows(U_F), tau_F / re.residual_proportion(F_h2_index),
-    )
+    F_prior_mean = F_fixed + re.effect_on_rows(U_F)
+    F_prior_precision = tau_F / re.residual_proportion(F_h2_index)
+    if groups is None:
+        trait_effects = data.X @ B + re.effect_on_rows(U_R)
+        F, scores_ok = sample_factor_scores(
+            keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, F_prior_mean, F_prior_precision
+        )
+    else:  # rows differ in which traits they observe: original coordinates, one Cholesky per row
+        trait_effects = groups.X @ B + re.unrotate(re.effect_on_rows(U_R))
+        F_original, scores_ok = sample_factor_scores_by_row(
+            keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, re.unrotate(F_prior_mean),
+            F_prior_precision, groups,
+        )
+        F = re.rotate(F_original)
 
     # 8: shrinkage.
     Lambda_prior = data.Lambda_prior.sample(keys[7], state.Lambda_prior, Lambda, tau)
@@ -73,7 +91,10 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
     # 9: observation model.
     Eta = state.Eta
-    if data.has_missing:
+    if groups is not None:
+        if groups.has_imputed:  # only the cells merging left inside a group; Eta stays unrotated
+            Eta = impute_missing(keys[10], trait_effects + F_original @ Lambda, resid_variance, Eta, ~groups.imputed)
+    elif data.has_missing:
         fitted = re.unrotate(trait_effects + F @ Lambda)
         Eta = re.rotate(impute_missing(keys[10], fitted, resid_variance, data.Y_filled, data.observed))
 

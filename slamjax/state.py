@@ -21,7 +21,7 @@ __all__ = ["State", "init_state", "strongly_typed", "sample_prior_state", "sampl
 
 
 class State(eqx.Module):
-    Eta: Float[Array, "n p"]  # latent traits (rotated)
+    Eta: Float[Array, "n p"]  # latent traits (rotated; original coordinates with missing-data groups)
     B: Float[Array, "b p"]
     Lambda: Float[Array, "k p"]
     tot_Eta_prec: Float[Array, " p"]
@@ -54,12 +54,18 @@ def strongly_typed(tree: PyTree) -> PyTree:
     return jax.tree.map(lambda x: jnp.asarray(x).astype(jnp.asarray(x).dtype), tree)
 
 
+def _initial_latent_traits(data: SamplerData) -> Float[Array, "n p"]:
+    if data.groups is not None:  # missing-data groups keep Eta in original coordinates
+        return data.Y_filled
+    return data.re.rotate(data.Y_filled) if data.has_missing else data.Eta_complete
+
+
 def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
     """A starting state: random factor scores, zero effects, h2 near 0.5, unit precisions."""
     s = data.shapes
     n, p, k, b, b_F, r = s["n"], s["p"], s["k"], s["b"], s["b_F"], s["r"]
     return strongly_typed(State(
-        Eta=data.re.rotate(data.Y_filled) if data.has_missing else data.Eta_complete,
+        Eta=_initial_latent_traits(data),
         B=jnp.zeros((b, p)),
         Lambda=jnp.zeros((k, p)),
         tot_Eta_prec=jnp.ones((p,)),
@@ -82,8 +88,11 @@ def _coefficients(key, precision, tau):
 
 
 def sample_latent_traits(key: PRNGKeyArray, state: State, data: SamplerData) -> Float[Array, "n p"]:
-    """Eta ~ p(Eta | everything else): X B + F Lambda + Z U_R + E_R, in rotated coordinates."""
+    """Eta ~ p(Eta | everything else): X B + F Lambda + Z U_R + E_R, in rotated coordinates
+    (original coordinates with missing-data groups)."""
     mean = data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R)
+    if data.groups is not None:
+        mean = data.re.unrotate(mean)
     sd = jnp.sqrt(data.re.residual_proportion(state.resid_h2_index) / state.tot_Eta_prec)
     return mean + sd[None, :] * normal(key, mean.shape)
 

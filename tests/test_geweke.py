@@ -64,6 +64,11 @@ def _flatten(values: dict) -> tuple[jnp.ndarray, list[str]]:
 
 def _with_data(data, state):
     """Data consistent with the latent traits of ``state`` (observed cells of Q Eta)."""
+    if data.groups is not None:  # Eta is unrotated; each group's data is Q_m' Eta[O_m, T_m]
+        groups = data.groups
+        Eta = jnp.pad(state.Eta, ((0, 1), (0, 1)))
+        Y = jax.vmap(lambda re, rows, traits: re.rotate(Eta[rows][:, traits]))(groups.re, groups.rows, groups.traits)
+        return eqx.tree_at(lambda d: d.groups.Y_group, data, Y)
     if not data.has_missing:
         return data
     Y = data.re.unrotate(state.Eta)
@@ -71,11 +76,18 @@ def _with_data(data, state):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fraction_missing", [0.0, 0.2])
-def test_geweke(fraction_missing):
-    model = tiny_model(n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing)
+@pytest.mark.parametrize(
+    "fraction_missing, missing", [(0.0, "impute"), (0.2, "impute"), (0.3, "groups")], ids=["complete", "imputed", "groups"]
+)
+def test_geweke(fraction_missing, missing):
+    """The "groups" variant has 3 missing-data groups for 4 traits, so one merged group also imputes."""
+    model = tiny_model(
+        n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing, missing=missing, max_missing_groups=3
+    )
     data = model.data
     assert data.has_missing == (fraction_missing > 0)
+    if missing == "groups":
+        assert len(model.missing_groups) == 3 and data.groups.has_imputed
 
     def prior_functions(key):
         return _flatten(geweke_functions(sample_prior_state(key, data), data))[0]

@@ -112,7 +112,7 @@ def test_memory_refusal():
     with pytest.raises(sj.SlamjaxInputError, match=r"memory.*GiB.*h2_divisions"):
         from slamjax.model import _check_memory
 
-        _check_memory("cholesky", 20_000, (20_000, 500), 1540)
+        _check_memory("cholesky", 20_000, (20_000, 500), 1540, 100)
 
 
 def test_h2_prior_as_independent_marginals():

@@ -65,7 +65,8 @@ def simulate(
     Lambda (k x p) is sparse: factor l loads on a random 10-60 % of the traits with N(0, 1)
     values scaled by 1 / (1 + l / 2). F_h2 ~ U(0, 0.9) unless given, resid_h2 ~ U(0, 0.9),
     residual variances 1 / tau ~ U(0.2, 0.6). ``truth`` holds Lambda, F_h2, resid_h2,
-    tot_Eta_prec, G, R, P, h2 (per trait: diag G / diag P), U (genetic values), F, mu.
+    tot_Eta_prec, G, R, P, h2 (per trait: diag G / diag P), U (genetic values), F, mu and
+    Y_complete (Y before cells were made missing).
 
     ``n_groups`` adds a second, iid random effect: every individual belongs to one of n_groups
     groups (column ``group`` of ``data``, e.g. cages), with variance proportions
@@ -114,6 +115,7 @@ def simulate(
     U_R = K_root @ U_R_white * np.sqrt(resid_h2_true * resid_var)
     E_R = E_R_white * np.sqrt((1.0 - resid_h2_true - group_h2) * resid_var)
     Y = mu + F @ Lambda + U_R + group_R + E_R
+    Y_complete = Y.copy()
     if fraction_missing > 0:
         Y[rng.random((n, p)) < fraction_missing] = np.nan
 
@@ -125,6 +127,7 @@ def simulate(
     truth = dict(
         Lambda=Lambda, F_h2=F_h2, resid_h2=resid_h2_true, tot_Eta_prec=1.0 / resid_var, G=G, R=R,
         P=G + G_group + R, h2=np.diag(G) / np.diag(G + G_group + R), U=U_F @ Lambda + U_R, F=F, mu=mu,
+        Y_complete=Y_complete,
     )
     data = pd.DataFrame({"id": ids}, index=pd.Index(ids, name="id"))
     if n_groups is not None:

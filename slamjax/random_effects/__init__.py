@@ -7,7 +7,12 @@ Both follow one protocol: ``rotate``/``unrotate`` (the coordinates the sampler w
 
 from .cholesky import (
     CholeskyRandomEffects as CholeskyRandomEffects,
+)
+from .cholesky import (
     cholesky_random_effects as cholesky_random_effects,
+)
+from .cholesky import (
     memory_estimate as memory_estimate,
 )
-from .eigen import EigenRandomEffect as EigenRandomEffect, eigen_random_effect as eigen_random_effect
+from .eigen import EigenRandomEffect as EigenRandomEffect
+from .eigen import eigen_random_effect as eigen_random_effect

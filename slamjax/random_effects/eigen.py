@@ -120,19 +120,30 @@ class EigenRandomEffect(eqx.Module):
         return self.LP @ b
 
 
-def eigen_random_effect(Z: np.ndarray, K: np.ndarray, h2_grid: np.ndarray) -> EigenRandomEffect:
-    """Decomposes Z (n x r) and K (r x r, symmetric PSD) once, in float64 numpy."""
+def covariance_root(K: np.ndarray) -> np.ndarray:
+    """L with K = L L' from the eigendecomposition (negative rounding-error eigenvalues clipped)."""
     eigenvalues, eigenvectors = np.linalg.eigh(K)
-    L = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))[None, :]
+    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))[None, :]
+
+
+def eigen_random_effect(
+    Z: np.ndarray, K: np.ndarray | None, h2_grid: np.ndarray, L: np.ndarray | None = None
+) -> tuple[EigenRandomEffect, np.ndarray]:
+    """Decomposes Z (n x r) and K (r x r, symmetric PSD; or its root L) once, in float64 numpy.
+
+    Returns the backend and P (r x r), the right singular vectors of Z L: effects in these
+    coordinates are b = P' L^+ u, so two decompositions with the same L relate by P_1' P_2.
+    """
+    if L is None:
+        L = covariance_root(K)
     Q, sigma, Pt = np.linalg.svd(Z @ L, full_matrices=True)
     n, r = Z.shape
     s = np.zeros(n)
     s[: sigma.size] = sigma**2
     sigma_r = np.zeros(r)
     sigma_r[: sigma.size] = sigma
-    return EigenRandomEffect(
+    backend = EigenRandomEffect(
         Q=jnp.asarray(Q), s=jnp.asarray(s), sigma=jnp.asarray(sigma_r), LP=jnp.asarray(L @ Pt.T),
         h2_grid=jnp.asarray(h2_grid),
     )
-
-
+    return backend, Pt.T
