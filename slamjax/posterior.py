@@ -6,7 +6,9 @@ On the device, draws are recorded on the standardised scale with the factor expa
     R = Lambda*' diag(1 - sum_m F_h2_m) Lambda* + diag((1 - sum_m resid_h2_m) / tau)
     P = sum_m G_m + R,   h2_m = diag(G_m) / diag(P)
 Big quantities (G and R when p is large, genetic values U, fitted values Eta_mean) are only
-averaged on the device. ``to_original_scale`` undoes the trait standardisation on the host.
+averaged on the device; genetic values U = U_F Lambda + U_R on the levels of K are kept per draw
+too on request (``record_draw_with_genetic_values``). ``to_original_scale`` undoes the trait
+standardisation on the host.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ import numpy as np
 from ._sampler_data import SamplerData
 from .state import State
 
-__all__ = ["record_draw", "record_draw_with_covariances", "running_template", "to_original_scale"]
+__all__ = [
+    "record_draw",
+    "record_draw_with_covariances",
+    "record_draw_with_covariances_and_genetic_values",
+    "record_draw_with_genetic_values",
+    "record_function",
+    "running_template",
+    "to_original_scale",
+]
 
 
 def _covariances(state: State, data: SamplerData):
@@ -35,7 +45,7 @@ def _covariances(state: State, data: SamplerData):
     return Lambda_star, G, R
 
 
-def _record(state: State, data: SamplerData, with_covariances: bool):
+def _record(state: State, data: SamplerData, with_covariances: bool, with_genetic_values: bool = False):
     """Recorded quantities; with one random effect the effect axis is dropped."""
     Lambda_star, G, R = _covariances(state, data)
     single = data.h2_grid.shape[1] == 1
@@ -53,10 +63,13 @@ def _record(state: State, data: SamplerData, with_covariances: bool):
     }
     if with_covariances:
         draws["G"], draws["R"] = squeeze(G), R
+    U = state.U_R + state.U_F @ state.Lambda  # backend coordinates; the expansion cancels
+    if with_genetic_values:
+        draws["U"] = data.re.to_levels(U)  # (levels of every K stacked, p)
     running = {
         "G": G,
         "R": R,
-        "U": state.U_R + state.U_F @ state.Lambda,  # backend coordinates; expansion cancels
+        "U": U,
         "Eta_mean": data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R),
     }
     return draws, running
@@ -70,6 +83,28 @@ def record_draw(state: State, data: SamplerData):
 def record_draw_with_covariances(state: State, data: SamplerData):
     """As ``record_draw``, keeping every draw of G and R too (for small p)."""
     return _record(state, data, with_covariances=True)
+
+
+def record_draw_with_genetic_values(state: State, data: SamplerData):
+    """As ``record_draw``, keeping every draw of the genetic values U = U_F Lambda + U_R too:
+    ``draws["U"]`` holds them on the levels of every K, stacked (sum of levels x p)."""
+    return _record(state, data, with_covariances=False, with_genetic_values=True)
+
+
+def record_draw_with_covariances_and_genetic_values(state: State, data: SamplerData):
+    """As ``record_draw_with_covariances``, keeping every draw of the genetic values U too."""
+    return _record(state, data, with_covariances=True, with_genetic_values=True)
+
+
+def record_function(covariances: bool, genetic_values: bool):
+    """The record function for these options: always the same module-level function, so that the
+    compiled ``run_draws`` (which takes it as a static argument) is reused between runs."""
+    return {
+        (False, False): record_draw,
+        (True, False): record_draw_with_covariances,
+        (False, True): record_draw_with_genetic_values,
+        (True, True): record_draw_with_covariances_and_genetic_values,
+    }[bool(covariances), bool(genetic_values)]
 
 
 def running_template(data: SamplerData) -> dict[str, jnp.ndarray]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Hashable
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,7 @@ from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
 from .model import Model
-from .posterior import record_draw, record_draw_with_covariances, running_template, to_original_scale
+from .posterior import record_function, running_template, to_original_scale
 from .sampler import BLOCK_NAMES, run_draws, run_warmup
 from .state import init_state
 
@@ -62,6 +63,7 @@ def sample(
     *,
     chunk_size: int | None = None,
     record_covariances: bool | None = None,
+    record_genetic_values: bool = False,
     progress: bool = True,
     chain_keys=None,
 ) -> "Run":
@@ -70,7 +72,10 @@ def sample(
     Each chain makes ``num_warmup`` sweeps, then ``num_samples`` recorded draws ``thin`` sweeps
     apart. Draws are copied to the host every ``chunk_size`` draws. G and R are kept per draw
     when ``record_covariances`` (default: p <= 100); their posterior means are always kept.
-    ``chain_keys`` (num_chains PRNG keys) overrides the keys derived from ``seed``.
+    ``record_genetic_values`` keeps every draw of the genetic values U = U_F Lambda + U_R on the
+    levels of every K (num_chains x num_samples x levels x p numbers), for the intervals and draws
+    of ``Run.predict``; their posterior means are always kept. ``chain_keys`` (num_chains PRNG
+    keys) overrides the keys derived from ``seed``.
     """
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
@@ -79,13 +84,15 @@ def sample(
     thin = _check_count("thin", thin, 1)
     num_chains = _check_count("num_chains", num_chains, 1)
     chunk_size = min(num_samples, 100 if chunk_size is None else _check_count("chunk_size", chunk_size, 1))
+    if not isinstance(record_genetic_values, (bool, np.bool_)):
+        raise SlamjaxInputError(f"record_genetic_values: must be True or False, got {record_genetic_values!r}")
     jax.config.update("jax_enable_x64", True)
 
     data = model.data
     p = data.shapes["p"]
     if record_covariances is None:
         record_covariances = p <= COVARIANCE_DRAWS_MAX_TRAITS
-    record_fn = record_draw_with_covariances if record_covariances else record_draw
+    record_fn = record_function(bool(record_covariances), bool(record_genetic_values))
 
     if chain_keys is None:
         init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
@@ -134,6 +141,22 @@ def sample(
     )
 
 
+def _select(names: list, wanted, what: str) -> np.ndarray:
+    """Positions of ``wanted`` (None: all) among ``names``; unknown names are refused."""
+    if wanted is None:
+        return np.arange(len(names))
+    if isinstance(wanted, (str, bytes)) or np.ndim(wanted) == 0:
+        wanted = [wanted]
+    wanted = list(wanted)
+    position = {name: i for i, name in enumerate(names)}
+    unknown = [name for name in wanted if not isinstance(name, Hashable) or name not in position]
+    if unknown:
+        raise SlamjaxInputError(
+            f"predict(levels): {len(unknown)} names are not {what} of the model (e.g. {unknown[:5]})"
+        )
+    return np.array([position[name] for name in wanted], dtype=int)
+
+
 class Run:
     """The result of ``sj.sample``: draws, posterior means and diagnostics, with names."""
 
@@ -177,9 +200,10 @@ class Run:
 
     @property
     def datatree(self):
-        """All recorded draws as an arviz DataTree (group ``posterior``)."""
+        """All recorded draws as an arviz DataTree (group ``posterior``); draws of the genetic
+        values (``record_genetic_values``) are left out: see ``predict(draws=True)``."""
         if self._datatree is None:
-            draws = {name: value for name, value in self.draws.items() if value.size}
+            draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
             several = len(self.model.effect_names) > 1
             dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name]) for name in draws}
             used = {d for name in draws for d in dims[name]}
@@ -228,6 +252,105 @@ class Run:
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
         return pd.DataFrame(mean, index=index[0], columns=index[1])
+
+    def predict(
+        self,
+        what: str = "genetic",
+        *,
+        effect: str | None = None,
+        levels=None,
+        fixed: bool = False,
+        interval: float | None = None,
+        draws: bool = False,
+    ):
+        """Genetic values of the levels of K, or fitted values of the individuals, on the original scale.
+
+        ``what="genetic"``: posterior means of the genetic values U = U_F Lambda + U_R of every level
+        of one random effect's K (``effect``: its grouping variable, default the first), including
+        levels without data, which are predicted through their relationships in K. ``fixed=True``
+        adds the trait intercept (the first fixed effect, per draw) to them.
+        ``what="fitted"``: posterior means of the fitted latent traits X B + F Lambda + Z U_R of
+        every individual (everything but the residual), including cells that are missing in Y.
+
+        ``levels`` keeps these levels (or individuals) only, in the order given. The means come from
+        the running means of the run. Posterior intervals and draws need the genetic values kept per
+        draw (``sj.sample(..., record_genetic_values=True)``): ``interval=0.9`` returns a dict of
+        DataFrames {"mean", "lower", "upper"} with equal-tailed intervals over all chains and
+        draws; ``draws=True`` returns an xarray DataArray (chain, draw, level, trait).
+        Otherwise a DataFrame (levels or individuals x traits).
+        """
+        m = self.model
+        if what not in ("genetic", "fitted"):
+            raise SlamjaxInputError(f"predict: what must be 'genetic' or 'fitted', got {what!r}")
+        if not isinstance(fixed, (bool, np.bool_)) or not isinstance(draws, (bool, np.bool_)):
+            raise SlamjaxInputError(f"predict: fixed and draws must be True or False, got {fixed!r}, {draws!r}")
+        if interval is not None:
+            if isinstance(interval, bool) or not isinstance(interval, (float, int, np.floating, np.integer)) or not (
+                0.0 < float(interval) < 1.0
+            ):
+                raise SlamjaxInputError(f"predict: interval must be a probability in (0, 1), got {interval!r}")
+            if draws:
+                raise SlamjaxInputError("predict: ask for either interval or draws, not both")
+        if what == "fitted":
+            if effect is not None or fixed:
+                raise SlamjaxInputError(
+                    "predict: effect and fixed apply to what='genetic' only (fitted values hold every effect)"
+                )
+            if interval is not None or draws:
+                raise SlamjaxInputError(
+                    "predict: intervals and draws are kept for genetic values only, not for fitted values"
+                )
+            names = list(m.individual_names)
+            selected = _select(names, levels, "individuals")
+            mean = self._means["Eta_mean"][selected]
+            return pd.DataFrame(mean, index=pd.Index([names[i] for i in selected]), columns=m.trait_names)
+
+        if effect is None:
+            effect = m.effect_names[0]
+        if effect not in m.effect_names:
+            raise SlamjaxInputError(
+                f"predict: unknown effect {effect!r}; the random effects are {m.effect_names}"
+            )
+        which = m.effect_names.index(effect)
+        names = list(m.level_names) if len(m.effect_names) == 1 else list(m.effect_levels[effect])
+        selected = _select(names, levels, f"levels of {effect!r}")
+        index = pd.Index([names[i] for i in selected])
+        if (interval is not None or draws) and "U" not in self.draws:
+            raise SlamjaxInputError(
+                "predict: intervals and draws of genetic values need them recorded per draw; "
+                "re-run with sj.sample(..., record_genetic_values=True)"
+            )
+        mean = self._means["U"][effect] if isinstance(self._means["U"], dict) else self._means["U"]
+        mean = mean[selected]
+        intercept_draws = self.draws["B"][:, :, 0, :]  # (chain, draw, p), original scale
+        if fixed:
+            mean = mean + intercept_draws.mean(axis=(0, 1))[None, :]
+        if interval is None and not draws:
+            return pd.DataFrame(mean, index=index, columns=m.trait_names)
+
+        offset = int(np.sum(m.random_effect.sizes[:which]))
+        block = self.draws["U"][:, :, offset : offset + len(names)][:, :, selected]  # (chain, draw, levels, p)
+        if fixed:
+            block = block + intercept_draws[:, :, None, :]
+        if draws:
+            import xarray as xr
+
+            return xr.DataArray(
+                block,
+                dims=("chain", "draw", "level", "trait"),
+                coords={
+                    "chain": np.arange(block.shape[0]), "draw": np.arange(block.shape[1]),
+                    "level": list(index), "trait": m.trait_names,
+                },
+                name="genetic_values",
+            )
+        pooled = block.reshape((-1,) + block.shape[2:])
+        lower, upper = np.quantile(pooled, [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0], axis=0)
+        return {
+            "mean": pd.DataFrame(mean, index=index, columns=m.trait_names),
+            "lower": pd.DataFrame(lower, index=index, columns=m.trait_names),
+            "upper": pd.DataFrame(upper, index=index, columns=m.trait_names),
+        }
 
     def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
         """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
