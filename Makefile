@@ -64,7 +64,7 @@ demo: venv
 	$(VENV)/bin/slamjax fit configs/wheat.yaml
 
 test: venv
-	$(PYTHON) -m pytest -n $(PYTEST_N)
+	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_N)
 
 bench: venv
 	$(PYTHON) benchmarks/speed.py

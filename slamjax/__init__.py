@@ -10,6 +10,6 @@ from .grid import h2_grid as h2_grid
 from .model import Model as Model
 from .relationship import grm as grm, pedigree_relationship as pedigree_relationship
 from .priors import Priors as Priors, VarianceComponent as VarianceComponent
-from .run import Run as Run, sample as sample
+from .run import Run as Run, open_run as open_run, sample as sample
 
 __version__ = "0.1.0"

@@ -214,6 +214,10 @@ class Model:
     def shapes(self) -> dict[str, int]:
         return self.data.shapes
 
+    def constructor_arguments(self) -> dict:
+        """The arguments that rebuild this model: ``Model(**model.constructor_arguments())``."""
+        return dict(Y=self._aligned_Y, **self._arguments)
+
     def masked(self, mask, **changes) -> Model:
         """The same model with the cells where ``mask`` is True set missing (for cross-validation).
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Hashable
@@ -14,12 +15,13 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
+from ._store import RunStore
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
 from .sampler import BLOCK_NAMES, run_draws, run_warmup
 from .state import init_state
 
-__all__ = ["Run", "sample"]
+__all__ = ["Run", "sample", "open_run"]
 
 _EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "factor"],
                 "G": ["effect", "trait", "trait2"]}
@@ -66,6 +68,10 @@ def sample(
     record_genetic_values: bool = False,
     progress: bool = True,
     chain_keys=None,
+    store=None,
+    init: str = "random",
+    reorder_factors: bool = False,
+    callback=None,
 ) -> "Run":
     """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
 
@@ -76,6 +82,14 @@ def sample(
     levels of every K (num_chains x num_samples x levels x p numbers), for the intervals and draws
     of ``Run.predict``; their posterior means are always kept. ``chain_keys`` (num_chains PRNG
     keys) overrides the keys derived from ``seed``.
+
+    ``store``: a directory; the draws are appended there after every chunk, with a checkpoint
+    (``sj.open_run(store)`` reopens it, ``run.resume()`` continues it bit for bit). Ctrl-C stops
+    at the end of the current chunk and returns the run so far (``run.complete`` is False).
+    ``init``: "random" (``init_state``) or "factor_analysis" (start near a maximum-likelihood
+    factor analysis, ``slamjax.start``). ``reorder_factors``: during the first half of warm-up,
+    re-order factors by size and reset collinear ones every ``max(1, min(100, num_warmup // 10))``
+    sweeps (``slamjax.warmup``). ``callback(run_progress: dict)`` is called after every chunk.
     """
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
@@ -84,16 +98,24 @@ def sample(
     thin = _check_count("thin", thin, 1)
     num_chains = _check_count("num_chains", num_chains, 1)
     chunk_size = min(num_samples, 100 if chunk_size is None else _check_count("chunk_size", chunk_size, 1))
-    if not isinstance(record_genetic_values, (bool, np.bool_)):
-        raise SlamjaxInputError(f"record_genetic_values: must be True or False, got {record_genetic_values!r}")
+    for name, value in (("record_genetic_values", record_genetic_values), ("reorder_factors", reorder_factors),
+                        ("progress", progress)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise SlamjaxInputError(f"{name}: must be True or False, got {value!r}")
+    if init not in ("random", "factor_analysis"):
+        raise SlamjaxInputError(f"init: must be 'random' or 'factor_analysis', got {init!r}")
+    if callback is not None and not callable(callback):
+        raise SlamjaxInputError(f"callback: must be callable, got {type(callback).__name__}")
     jax.config.update("jax_enable_x64", True)
 
     data = model.data
-    p = data.shapes["p"]
     if record_covariances is None:
-        record_covariances = p <= COVARIANCE_DRAWS_MAX_TRAITS
-    record_fn = record_function(bool(record_covariances), bool(record_genetic_values))
-
+        record_covariances = data.shapes["p"] <= COVARIANCE_DRAWS_MAX_TRAITS
+    settings = dict(
+        num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed,
+        chunk_size=chunk_size, record_covariances=bool(record_covariances),
+        record_genetic_values=bool(record_genetic_values), init=init, reorder_factors=bool(reorder_factors),
+    )
     if chain_keys is None:
         init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
     else:
@@ -101,44 +123,174 @@ def sample(
         if chain_keys.shape[0] != num_chains:
             raise SlamjaxInputError(f"chain_keys: needs {num_chains} keys, got {chain_keys.shape[0]}")
         init_keys = jax.vmap(lambda key: jax.random.fold_in(key, -1 & 0x7FFFFFFF))(chain_keys)
-    states = jax.vmap(init_state, in_axes=(0, None))(init_keys, data)
+    run_store = None
+    if store is not None:
+        run_store = RunStore(store)
+        run_store.create(model.constructor_arguments(), dict(settings=settings, version=_version()))
+    if init == "factor_analysis":
+        from .start import factor_analysis_start
 
-    sweeps_per_chunk = chunk_size * thin
-    total = num_warmup + num_samples * thin
-    bar = tqdm(total=total, disable=not progress, unit="it", desc="warm-up")
-    started = time.perf_counter()
-    t = 0
-    while t < num_warmup:
-        stop = min(num_warmup, t + sweeps_per_chunk)
-        states, failures = run_warmup(data, states, chain_keys, t, stop)
-        _raise_on_failure(jax.device_get(failures), stop)
-        bar.update(stop - t)
-        t = stop
-
-    bar.set_description("sampling")
+        states = jax.vmap(factor_analysis_start, in_axes=(0, None))(init_keys, data)
+    else:
+        states = jax.vmap(init_state, in_axes=(0, None))(init_keys, data)
     accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(data))
-    chunks = []
-    for chunk in range(math.ceil(num_samples / chunk_size)):
-        n_valid = min(chunk_size, num_samples - chunk * chunk_size)
-        states, accumulators, draws, failures = run_draws(
-            data, states, chain_keys, accumulators, t, n_valid,
-            num_draws=chunk_size, thin=thin, record_fn=record_fn,
-        )
-        draws, failures = jax.device_get((draws, failures))
-        _raise_on_failure(failures, t + n_valid * thin)
-        chunks.append({name: value[:, :n_valid] for name, value in draws.items()})
-        bar.update(n_valid * thin)
-        t += n_valid * thin
-    bar.close()
-    elapsed = time.perf_counter() - started
+    sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store)
+    return sampler.advance(progress, callback)
 
-    draws = {name: np.concatenate([c[name] for c in chunks], axis=1) for name in chunks[0]}
-    running = {name: np.asarray(value).mean(axis=0) / num_samples for name, value in jax.device_get(accumulators).items()}
-    return Run(
-        model=model, draws=draws, running_means=running, states=states,
-        settings=dict(num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed),
-        elapsed=elapsed,
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+@jax.jit
+def _reorder_all(states, chain_keys, t):
+    from .warmup import reorder_factors as reorder
+
+    keys = jax.vmap(lambda key: jax.random.fold_in(jax.random.fold_in(key, 0x5EED), t))(chain_keys)
+    return jax.vmap(reorder)(keys, states)
+
+
+class _Sampler:
+    """What a run needs to go on: chain states, keys, running-mean sums and counters."""
+
+    def __init__(self, model, settings, states, chain_keys, accumulators, *, store=None, t=0, n_draws=0,
+                 elapsed=0.0, draws=None):
+        self.model, self.settings, self.store = model, settings, store
+        self.states, self.chain_keys, self.accumulators = states, chain_keys, accumulators
+        self.t, self.n_draws, self.elapsed = t, n_draws, elapsed
+        self.chunks = [] if not draws else [draws]
+
+    @property
+    def total_sweeps(self) -> int:
+        s = self.settings
+        return s["num_warmup"] + s["num_samples"] * s["thin"]
+
+    @property
+    def complete(self) -> bool:
+        return self.n_draws >= self.settings["num_samples"]
+
+    def _reorder_points(self) -> list[int]:
+        s = self.settings
+        if not s["reorder_factors"]:
+            return []
+        every = max(1, min(100, s["num_warmup"] // 10))
+        return list(range(every, s["num_warmup"] // 2 + 1, every))
+
+    def checkpoint(self) -> dict:
+        states, accumulators = jax.device_get((self.states, self.accumulators))
+        return dict(
+            states=states, chain_keys=np.asarray(jax.random.key_data(self.chain_keys)), accumulators=accumulators,
+            t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings),
+        )
+
+    def _save(self, draws: dict | None) -> None:
+        if self.store is None:
+            return
+        if draws is not None:
+            self.store.append_draws(draws, first=not self.store.draws_path.exists())
+        meta = dict(settings=self.settings, version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
+                    complete=self.complete)
+        self.store.write_checkpoint(self.checkpoint(), meta)
+
+    def advance(self, progress: bool, callback=None) -> "Run":
+        """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk."""
+        s = self.settings
+        data = self.model.data
+        record_fn = record_function(s["record_covariances"], s["record_genetic_values"])
+        sweeps_per_chunk = s["chunk_size"] * s["thin"]
+        interrupted = []
+
+        def on_interrupt(signum, frame):
+            if interrupted:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            interrupted.append(True)
+            tqdm.write("slamjax: stopping after the current chunk (Ctrl-C again to stop at once)")
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, on_interrupt)
+        bar = tqdm(total=self.total_sweeps, initial=self.t, disable=not progress, unit="it",
+                   desc="warm-up" if self.t < s["num_warmup"] else "sampling")
+        started = time.perf_counter() - self.elapsed
+        try:
+            reorder_points = [t for t in self._reorder_points() if t > self.t]
+            while self.t < s["num_warmup"] and not interrupted:
+                stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
+                self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop)
+                _raise_on_failure(jax.device_get(failures), stop)
+                if stop in reorder_points:
+                    self.states = _reorder_all(self.states, self.chain_keys, stop)
+                    reorder_points.remove(stop)
+                bar.update(stop - self.t)
+                self.t = stop
+                self.elapsed = time.perf_counter() - started
+                self._save(None)
+                if callback is not None:
+                    callback(self.progress())
+            bar.set_description("sampling")
+            while not self.complete and not interrupted:
+                n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
+                self.states, self.accumulators, draws, failures = run_draws(
+                    data, self.states, self.chain_keys, self.accumulators, self.t, n_valid,
+                    num_draws=s["chunk_size"], thin=s["thin"], record_fn=record_fn,
+                )
+                draws, failures = jax.device_get((draws, failures))
+                _raise_on_failure(failures, self.t + n_valid * s["thin"])
+                draws = {name: value[:, :n_valid] for name, value in draws.items()}
+                self.chunks.append(draws)
+                bar.update(n_valid * s["thin"])
+                self.t += n_valid * s["thin"]
+                self.n_draws += n_valid
+                self.elapsed = time.perf_counter() - started
+                self._save(draws)
+                if callback is not None:
+                    callback(self.progress())
+        finally:
+            bar.close()
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            warnings.warn(
+                f"interrupted after sweep {self.t} of {self.total_sweeps} ({self.n_draws} draws kept); "
+                "run.resume() continues", stacklevel=3,
+            )
+        return self.to_run()
+
+    def progress(self) -> dict:
+        return dict(sweeps_done=self.t, total_sweeps=self.total_sweeps, draws_done=self.n_draws,
+                    num_samples=self.settings["num_samples"], elapsed=self.elapsed)
+
+    def all_draws(self) -> dict:
+        if len(self.chunks) > 1:
+            self.chunks = [{name: np.concatenate([c[name] for c in self.chunks], axis=1) for name in self.chunks[0]}]
+        return self.chunks[0] if self.chunks else {}
+
+    def to_run(self) -> "Run":
+        n = max(self.n_draws, 1)
+        running = {
+            name: np.asarray(value).mean(axis=0) / n for name, value in jax.device_get(self.accumulators).items()
+        }
+        return Run(model=self.model, draws=self.all_draws(), running_means=running, states=self.states,
+                   settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
+
+
+def open_run(path, progress: bool = True) -> "Run":
+    """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
+    ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have."""
+    run_store = RunStore(path)
+    arguments, checkpoint, _ = run_store.read()
+    model = Model(arguments.pop("Y"), **arguments)
+    draws = run_store.read_draws(checkpoint["n_draws"])
+    states = jax.tree.map(jnp.asarray, checkpoint["states"])
+    accumulators = jax.tree.map(jnp.asarray, checkpoint["accumulators"])
+    chain_keys = jax.random.wrap_key_data(jnp.asarray(checkpoint["chain_keys"]))
+    sampler = _Sampler(
+        model, checkpoint["settings"], states, chain_keys, accumulators, store=run_store,
+        t=checkpoint["t"], n_draws=checkpoint["n_draws"], elapsed=checkpoint["elapsed"], draws=draws,
     )
+    return sampler.to_run()
 
 
 def _select(names: list, wanted, what: str) -> np.ndarray:
@@ -160,7 +312,10 @@ def _select(names: list, wanted, what: str) -> np.ndarray:
 class Run:
     """The result of ``sj.sample``: draws, posterior means and diagnostics, with names."""
 
-    def __init__(self, model: Model, draws: dict, running_means: dict, states, settings: dict, elapsed: float):
+    def __init__(
+        self, model: Model, draws: dict, running_means: dict, states, settings: dict, elapsed: float, sampler=None
+    ):
+        self._sampler = sampler
         self.model = model
         self.settings = settings
         self.elapsed = elapsed
@@ -351,6 +506,34 @@ class Run:
             "lower": pd.DataFrame(lower, index=index, columns=m.trait_names),
             "upper": pd.DataFrame(upper, index=index, columns=m.trait_names),
         }
+
+    @property
+    def complete(self) -> bool:
+        """False for a run stopped early (Ctrl-C, a crash with a store): ``resume()`` finishes it."""
+        return self._sampler is None or self._sampler.complete
+
+    @property
+    def store(self):
+        """The run's directory, or None when it lives in memory only."""
+        return None if self._sampler is None or self._sampler.store is None else self._sampler.store.path
+
+    def resume(self, num_samples: int | None = None, progress: bool = True, callback=None) -> "Run":
+        """Finishes a run that was cut short, as planned; with ``num_samples``, adds that many draws
+        to it. Continues exactly: the draws equal those of one uninterrupted run. Updates this
+        ``Run`` in place and returns it."""
+        sampler = self._sampler
+        if sampler is None:
+            raise SlamjaxInputError("resume: this run was not made by sj.sample or sj.open_run")
+        if num_samples is not None:
+            sampler.settings["num_samples"] += _check_count("num_samples", num_samples, 1)
+        elif sampler.complete:
+            raise SlamjaxInputError(
+                "resume: the run is complete; pass num_samples=N to add N draws to it"
+            )
+        if sampler.store is not None:
+            sampler._save(None)  # the new plan is on disk before any chunk runs
+        self.__dict__.update(sampler.advance(progress, callback).__dict__)
+        return self
 
     def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
         """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
