@@ -243,7 +243,7 @@ def format_report(ds: Any, config: dict, run: Any, elapsed: float) -> str:
     return format_header(ds, config) + "\n" + format_results(run, elapsed)
 
 
-def fit(config: dict, out: TextIO | None = None) -> None:
+def fit(config: dict, out: TextIO | None = None, store: str | None = None) -> None:
     """Load the data set, build the model, sample and print the report to ``out``."""
     import slamjax as sj
 
@@ -263,6 +263,7 @@ def fit(config: dict, out: TextIO | None = None) -> None:
         thin=s["thin"],
         num_chains=s["num_chains"],
         seed=s["seed"],
+        store=store,
     )
     elapsed = time.perf_counter() - start
     print(format_results(run, elapsed), file=out, flush=True)
@@ -279,21 +280,55 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fit a model to a bundled data set as described by a YAML file.",
     )
     p_fit.add_argument("config", metavar="CONFIG.yaml", help="YAML configuration file")
+    p_fit.add_argument("--store", metavar="DIR", help="write draws and checkpoints to DIR (resumable)")
+    p_resume = sub.add_parser("resume", help="finish (or extend) a run written with --store",
+                              description="Finish a stored run that was cut short, or add draws to it.")
+    p_resume.add_argument("run", metavar="DIR", help="the run's directory")
+    p_resume.add_argument("--samples", type=int, default=None, metavar="N", help="add N draws to a finished run")
+    p_summary = sub.add_parser("summary", help="print h2, genetic correlations and r_hat of a stored run",
+                               description="Print the summary of a stored run.")
+    p_summary.add_argument("run", metavar="DIR", help="the run's directory")
     return parser
+
+
+def resume(path: str, samples: int | None, out: TextIO | None = None) -> None:
+    """Reopen a stored run, continue it and print its summary."""
+    import slamjax as sj
+
+    out = sys.stdout if out is None else out
+    run = sj.open_run(path)
+    run.resume(num_samples=samples)
+    print(format_results(run, run.elapsed), file=out, flush=True)
+
+
+def summary(path: str, out: TextIO | None = None) -> None:
+    """Print the summary of a stored run as it stands."""
+    import slamjax as sj
+
+    out = sys.stdout if out is None else out
+    run = sj.open_run(path)
+    state = "complete" if run.complete else "incomplete: `slamjax resume` finishes it"
+    print(f"Run {path}: {run.draws['h2'].shape[1]} draws x {run.settings['num_chains']} chains ({state})", file=out)
+    print(format_results(run, run.elapsed), file=out, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``slamjax`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
-    if args.command == "fit":
-        try:
-            config = load_config(args.config)
-            fit(config)
-        except SlamjaxInputError as exc:
-            print(f"slamjax: error: {exc}", file=sys.stderr)
-            return 2
-        return 0
+    try:
+        if args.command == "fit":
+            fit(load_config(args.config), store=args.store)
+            return 0
+        if args.command == "resume":
+            resume(args.run, args.samples)
+            return 0
+        if args.command == "summary":
+            summary(args.run)
+            return 0
+    except SlamjaxInputError as exc:
+        print(f"slamjax: error: {exc}", file=sys.stderr)
+        return 2
     parser.error(f"unknown command {args.command!r}")  # pragma: no cover
     return 2  # pragma: no cover
 

@@ -13,6 +13,8 @@ standardisation on the host.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -96,15 +98,27 @@ def record_draw_with_covariances_and_genetic_values(state: State, data: SamplerD
     return _record(state, data, with_covariances=True, with_genetic_values=True)
 
 
-def record_function(covariances: bool, genetic_values: bool):
-    """The record function for these options: always the same module-level function, so that the
-    compiled ``run_draws`` (which takes it as a static argument) is reused between runs."""
-    return {
+@functools.lru_cache(maxsize=64)
+def record_function(covariances: bool, genetic_values: bool, extra: tuple = ()):
+    """The record function for these options: the same function object for the same options, so
+    that the compiled ``run_draws`` (which takes it as a static argument) is reused between runs.
+
+    ``extra``: ((name, fn), ...) user functions ``fn(state, data) -> array`` recorded per draw.
+    """
+    base = {
         (False, False): record_draw,
         (True, False): record_draw_with_covariances,
         (False, True): record_draw_with_genetic_values,
         (True, True): record_draw_with_covariances_and_genetic_values,
     }[bool(covariances), bool(genetic_values)]
+    if not extra:
+        return base
+
+    def record_with_user_functions(state, data):
+        draws, running = base(state, data)
+        return {**draws, **{name: jnp.asarray(fn(state, data)) for name, fn in extra}}, running
+
+    return record_with_user_functions
 
 
 def running_template(data: SamplerData) -> dict[str, jnp.ndarray]:

@@ -72,6 +72,7 @@ def sample(
     init: str = "random",
     reorder_factors: bool = False,
     callback=None,
+    record: dict | None = None,
 ) -> "Run":
     """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
 
@@ -90,6 +91,8 @@ def sample(
     factor analysis, ``slamjax.start``). ``reorder_factors``: during the first half of warm-up,
     re-order factors by size and reset collinear ones every ``max(1, min(100, num_warmup // 10))``
     sweeps (``slamjax.warmup``). ``callback(run_progress: dict)`` is called after every chunk.
+    ``record``: {name: fn(state, data) -> array}, user functions of the chain state recorded per
+    draw (standardised scale, the sampler's coordinates); ``sj.open_run`` needs them again.
     """
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
@@ -106,6 +109,7 @@ def sample(
         raise SlamjaxInputError(f"init: must be 'random' or 'factor_analysis', got {init!r}")
     if callback is not None and not callable(callback):
         raise SlamjaxInputError(f"callback: must be callable, got {type(callback).__name__}")
+    user_functions = _check_record(record)
     jax.config.update("jax_enable_x64", True)
 
     data = model.data
@@ -115,6 +119,7 @@ def sample(
         num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed,
         chunk_size=chunk_size, record_covariances=bool(record_covariances),
         record_genetic_values=bool(record_genetic_values), init=init, reorder_factors=bool(reorder_factors),
+        record=[name for name, _ in user_functions],
     )
     if chain_keys is None:
         init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
@@ -134,8 +139,23 @@ def sample(
     else:
         states = jax.vmap(init_state, in_axes=(0, None))(init_keys, data)
     accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(data))
-    sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store)
+    sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store, record=user_functions)
     return sampler.advance(progress, callback)
+
+
+_RESERVED = {"Lambda", "B", "B_F", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "G", "R", "P", "U", "Eta_mean"}
+
+
+def _check_record(record) -> tuple:
+    """((name, fn), ...) sorted by name, from the user's {name: fn}."""
+    if record is None:
+        return ()
+    if not isinstance(record, dict) or not all(isinstance(k, str) and callable(v) for k, v in record.items()):
+        raise SlamjaxInputError("record: must be a dict {name: fn(state, data) -> array} of callables")
+    clash = sorted(set(record) & _RESERVED)
+    if clash:
+        raise SlamjaxInputError(f"record: names {clash} are recorded by slamjax already; choose other names")
+    return tuple(sorted(record.items()))
 
 
 def _version() -> str:
@@ -156,8 +176,8 @@ class _Sampler:
     """What a run needs to go on: chain states, keys, running-mean sums and counters."""
 
     def __init__(self, model, settings, states, chain_keys, accumulators, *, store=None, t=0, n_draws=0,
-                 elapsed=0.0, draws=None):
-        self.model, self.settings, self.store = model, settings, store
+                 elapsed=0.0, draws=None, record=()):
+        self.model, self.settings, self.store, self.record = model, settings, store, record
         self.states, self.chain_keys, self.accumulators = states, chain_keys, accumulators
         self.t, self.n_draws, self.elapsed = t, n_draws, elapsed
         self.chunks = [] if not draws else [draws]
@@ -198,7 +218,7 @@ class _Sampler:
         """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk."""
         s = self.settings
         data = self.model.data
-        record_fn = record_function(s["record_covariances"], s["record_genetic_values"])
+        record_fn = record_function(s["record_covariances"], s["record_genetic_values"], self.record)
         sweeps_per_chunk = s["chunk_size"] * s["thin"]
         interrupted = []
 
@@ -276,11 +296,18 @@ class _Sampler:
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
 
 
-def open_run(path, progress: bool = True) -> "Run":
+def open_run(path, record: dict | None = None) -> "Run":
     """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
-    ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have."""
+    ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have.
+    ``record``: the user functions the run was started with, if any."""
     run_store = RunStore(path)
     arguments, checkpoint, _ = run_store.read()
+    user_functions = _check_record(record)
+    wanted = checkpoint["settings"].get("record", [])
+    if [name for name, _ in user_functions] != sorted(wanted):
+        raise SlamjaxInputError(
+            f"open_run: the run records user functions {sorted(wanted)}; pass them again: record={{name: fn}}"
+        )
     model = Model(arguments.pop("Y"), **arguments)
     draws = run_store.read_draws(checkpoint["n_draws"])
     states = jax.tree.map(jnp.asarray, checkpoint["states"])
@@ -289,6 +316,7 @@ def open_run(path, progress: bool = True) -> "Run":
     sampler = _Sampler(
         model, checkpoint["settings"], states, chain_keys, accumulators, store=run_store,
         t=checkpoint["t"], n_draws=checkpoint["n_draws"], elapsed=checkpoint["elapsed"], draws=draws,
+        record=user_functions,
     )
     return sampler.to_run()
 
@@ -360,8 +388,11 @@ class Run:
         if self._datatree is None:
             draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
             several = len(self.model.effect_names) > 1
-            dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name]) for name in draws}
-            used = {d for name in draws for d in dims[name]}
+            dims = {
+                name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
+                for name in draws if name in _DIMS
+            }
+            used = {d for name in dims for d in dims[name]}
             coords = {d: c for d, c in self.coords.items() if d in used}
             import arviz as az
 

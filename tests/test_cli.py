@@ -212,10 +212,21 @@ def test_fit_end_to_end(tmp_path):
         "data: wheat\nmodel:\n  n_factors: 2\n  h2_divisions: 10\n"
         "sampling:\n  num_warmup: 20\n  num_samples: 20\n  thin: 1\n  num_chains: 2\n  seed: 0\n"
     )
+    store = tmp_path / "run"
     result = subprocess.run(
-        [sys.executable, "-m", "slamjax.cli", "fit", str(config)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-m", "slamjax.cli", "fit", str(config), "--store", str(store)],
+        capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stderr
     assert "Crossa" in result.stdout
     assert "env1" in result.stdout and "Genetic correlations" in result.stdout
     assert "Max r_hat" in result.stdout
+
+    from slamjax.cli import main
+
+    assert main(["resume", str(store), "--samples", "10"]) == 0
+    assert main(["summary", str(store)]) == 0
+    import slamjax as sj
+
+    assert sj.open_run(store).draws["h2"].shape == (2, 30, 4)
+    assert main(["resume", str(store)]) == 2  # complete: nothing to finish without --samples

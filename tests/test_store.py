@@ -146,3 +146,20 @@ def test_device_memory_does_not_grow_with_the_run(model):
 
     sj.sample(model, **dict(SETTINGS, num_samples=100, reorder_factors=False), callback=measure)
     assert live_bytes[10] == live_bytes[100]
+
+
+def test_user_functions_are_recorded_and_survive_a_store(model, tmp_path):
+    def first_loading(state, data):
+        return state.Lambda[0] / jax.numpy.sqrt(state.tot_F_prec[0])
+
+    settings = dict(SETTINGS, num_samples=20)
+    run = sj.sample(model, store=tmp_path / "run", record={"first_loading": first_loading}, **settings)
+    np.testing.assert_allclose(run.draws["first_loading"], run.draws["Lambda"][:, :, 0], rtol=1e-12)
+    assert run.posterior["first_loading"].shape == (2, 20, 4)
+    with pytest.raises(sj.SlamjaxInputError, match="pass them again"):
+        sj.open_run(tmp_path / "run")
+    reopened = sj.open_run(tmp_path / "run", record={"first_loading": first_loading})
+    reopened.resume(num_samples=10, progress=False)
+    assert reopened.draws["first_loading"].shape == (2, 30, 4)
+    with pytest.raises(sj.SlamjaxInputError, match="already"):
+        sj.sample(model, record={"h2": first_loading}, **settings)
