@@ -25,8 +25,8 @@ def one(missing: str, seed: int, args) -> dict:
     ds = sj.datasets.simulate(n=args.n, p=args.p, k=args.k, seed=seed, fraction_missing=args.fraction)
     model = sj.Model(Y=ds.Y, data=ds.data, formula="~ 1 + (1|id)", relmat={"id": ds.relmat["id"]},
                      n_factors=args.factors, missing=missing, max_missing_groups=args.max_groups)
-    settings = dict(num_chains=args.chains, seed=seed, progress=False, record_covariances=True)
-    sj.sample(model, num_warmup=2, num_samples=2, **settings)  # compile
+    settings = dict(num_chains=args.chains, seed=seed, progress=False, record_covariances=True, chunk_size=100)
+    sj.sample(model, num_warmup=2, num_samples=100, **settings)  # compile both loops for these shapes
     started = time.perf_counter()
     run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, **settings)
     seconds = time.perf_counter() - started

@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--thin", type=int, default=2)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--divisions", type=int, default=5)
+    parser.add_argument("--store", default=None, help="directory for draws and checkpoints (resumable)")
     args = parser.parse_args()
     ds = sj.datasets.load_mice(markers=False)
     model = sj.Model(
@@ -37,7 +38,7 @@ def main() -> None:
     )
     print(model)
     run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, thin=args.thin,
-                    num_chains=args.chains, seed=0)
+                    num_chains=args.chains, seed=0, store=args.store)
     print(f"sampling took {run.elapsed:.0f} s")
     proportions = run.posterior_mean("h2")  # traits x (mouse, cage, Litter)
     proportions["residual"] = 1.0 - proportions.sum(axis=1)
@@ -47,6 +48,10 @@ def main() -> None:
         warnings.simplefilter("ignore")
         table = run.summary(var_names=["h2"])
     print(f"h2 shares: largest r_hat {table['r_hat'].max():.3f}, smallest bulk ESS {table['ess_bulk'].min():.0f}")
+    for effect in model.effect_names:
+        rows = table[table.index.str.contains(rf"\[{effect},", regex=True)]
+        print(f"  {effect}: r_hat {rows['r_hat'].median():.3f} (median) .. {rows['r_hat'].max():.3f} (max), "
+              f"bulk ESS >= {rows['ess_bulk'].min():.0f}")
 
 
 if __name__ == "__main__":

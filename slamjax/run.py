@@ -406,7 +406,9 @@ class Run:
 
     def posterior_mean(self, name: str):
         """Posterior mean of "Lambda", "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
-        "tot_Eta_prec", "U" (genetic values of the levels of K) or "Eta_mean" (fitted latent traits).
+        "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted latent traits),
+        "genetic_correlation" or "residual_correlation" (mean of the per-draw correlations when G and
+        R are recorded per draw).
 
         With several random effects, "G" and "U" are dicts keyed by the grouping variable and
         "h2" (variance proportions) is a DataFrame traits x grouping variables.
@@ -426,6 +428,8 @@ class Run:
             return pd.DataFrame(value, index=m.level_names, columns=traits)
         if name == "Eta_mean":
             return pd.DataFrame(self._means["Eta_mean"], index=m.individual_names, columns=traits)
+        if name in ("genetic_correlation", "residual_correlation"):
+            return self._correlation(name)
         if several and name in ("h2", "resid_h2", "F_h2"):
             mean = self.draws[name].mean(axis=(0, 1))  # (R, p) or (R, k)
             columns = traits if name != "F_h2" else m.factor_names
@@ -438,6 +442,28 @@ class Run:
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
         return pd.DataFrame(mean, index=index[0], columns=index[1])
+
+    def _correlation(self, name: str):
+        """Posterior mean of the per-draw correlation matrix (G of each random effect, or R) when
+        the covariances were recorded per draw; otherwise the correlation of the posterior mean."""
+        m = self.model
+        source = "G" if name == "genetic_correlation" else "R"
+
+        def correlation(C):
+            sd = np.sqrt(np.diagonal(C, axis1=-2, axis2=-1))
+            return C / (sd[..., :, None] * sd[..., None, :])
+
+        if source in self.draws:
+            per_draw = self.draws[source]  # (chain, draw, [effect,] p, p)
+            value = correlation(per_draw).mean(axis=(0, 1))
+        else:
+            value = np.asarray(list(self._means[source].values())) if isinstance(self._means[source], dict) else (
+                self._means[source])
+            value = correlation(value)
+        frame = lambda C: pd.DataFrame(C, index=m.trait_names, columns=m.trait_names)  # noqa: E731
+        if value.ndim == 3:
+            return {g: frame(C) for g, C in zip(m.effect_names, value)}
+        return frame(value)
 
     def predict(
         self,

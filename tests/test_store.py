@@ -163,3 +163,12 @@ def test_user_functions_are_recorded_and_survive_a_store(model, tmp_path):
     assert reopened.draws["first_loading"].shape == (2, 30, 4)
     with pytest.raises(sj.SlamjaxInputError, match="already"):
         sj.sample(model, record={"h2": first_loading}, **settings)
+
+
+def test_genetic_correlation_is_the_mean_of_per_draw_correlations(uninterrupted):
+    G = uninterrupted.draws["G"]
+    sd = np.sqrt(np.diagonal(G, axis1=-2, axis2=-1))
+    expected = (G / (sd[..., :, None] * sd[..., None, :])).mean(axis=(0, 1))
+    got = uninterrupted.posterior_mean("genetic_correlation")
+    np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(np.diag(uninterrupted.posterior_mean("residual_correlation")), 1.0)
