@@ -449,9 +449,11 @@ class Run:
         m = self.model
         source = "G" if name == "genetic_correlation" else "R"
 
-        def correlation(C):
+        def correlation(C):  # a draw with zero variance (h2 = 0, no loadings) counts as correlation 0
             sd = np.sqrt(np.diagonal(C, axis1=-2, axis2=-1))
-            return C / (sd[..., :, None] * sd[..., None, :])
+            scale = sd[..., :, None] * sd[..., None, :]
+            R = np.divide(C, scale, out=np.zeros_like(C), where=scale > 0)
+            return R + (np.eye(C.shape[-1]) - R * np.eye(C.shape[-1]))
 
         if source in self.draws:
             per_draw = self.draws[source]  # (chain, draw, [effect,] p, p)
