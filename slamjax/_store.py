@@ -64,10 +64,27 @@ class RunStore:
         _atomic_write(self.path / "model.pkl", pickle.dumps(model_arguments))
         _atomic_write(self.path / "run.json", json.dumps(meta, indent=2).encode())
 
-    def append_draws(self, draws: dict[str, np.ndarray], first: bool) -> None:
+    def append_draws(self, draws: dict[str, np.ndarray], first: bool, dims: dict | None = None,
+                     coords: dict | None = None) -> None:
+        """Appends one chunk along ``draw``. ``dims``: named dims (after chain, draw) per variable,
+        ``coords``: their labels, written with the first chunk (other variables get ``name_i``)."""
         import xarray as xr
+        import zarr
 
-        dataset = xr.Dataset({name: (_dims(name, value), value) for name, value in draws.items()})
+        dims = dict(dims or {})
+        if not first:  # appends keep the dims the store was created with
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                group = zarr.open_group(self.draws_path, mode="r")
+                for name in draws:
+                    if name in group:
+                        dims[name] = tuple(group[name].metadata.dimension_names or ())[2:]
+        dataset = xr.Dataset({
+            name: (("chain", "draw", *dims[name]) if name in dims else _dims(name, value), value)
+            for name, value in draws.items()
+        })
+        if first and coords:
+            dataset = dataset.assign_coords({d: list(c) for d, c in coords.items() if d in dataset.dims})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if first:

@@ -172,6 +172,18 @@ def _reorder_all(states, chain_keys, t):
     return jax.vmap(reorder)(keys, states)
 
 
+def _coords(m: Model) -> dict[str, list[str]]:
+    """Labels of the named dims of recorded draws."""
+    return {
+        "trait": m.trait_names,
+        "trait2": m.trait_names,
+        "factor": m.factor_names,
+        "fixed": m.fixed_names,
+        "factor_fixed": m.factor_fixed_names,
+        "effect": m.effect_names,
+    }
+
+
 class _Sampler:
     """What a run needs to go on: chain states, keys, running-mean sums and counters."""
 
@@ -209,7 +221,11 @@ class _Sampler:
         if self.store is None:
             return
         if draws is not None:
-            self.store.append_draws(draws, first=not self.store.draws_path.exists())
+            several = len(self.model.effect_names) > 1
+            dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
+                    for name in draws if name in _DIMS}
+            self.store.append_draws(draws, first=not self.store.draws_path.exists(), dims=dims,
+                                    coords=_coords(self.model))
         meta = dict(settings=self.settings, version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
                     complete=self.complete)
         self.store.write_checkpoint(self.checkpoint(), meta)
@@ -371,15 +387,7 @@ class Run:
 
     @property
     def coords(self) -> dict[str, list[str]]:
-        m = self.model
-        return {
-            "trait": m.trait_names,
-            "trait2": m.trait_names,
-            "factor": m.factor_names,
-            "fixed": m.fixed_names,
-            "factor_fixed": m.factor_fixed_names,
-            "effect": m.effect_names,
-        }
+        return _coords(self.model)
 
     @property
     def datatree(self):

@@ -177,3 +177,13 @@ def test_genetic_correlation_is_the_mean_of_per_draw_correlations(uninterrupted)
     got = uninterrupted.posterior_mean("genetic_correlation")
     np.testing.assert_allclose(got.to_numpy(), expected, rtol=1e-12)
     np.testing.assert_allclose(np.diag(uninterrupted.posterior_mean("residual_correlation")), 1.0)
+
+
+def test_store_has_named_dims_and_coords(model, tmp_path):
+    import xarray as xr
+
+    sj.sample(model, store=tmp_path / "run", **dict(SETTINGS, num_samples=20))
+    stored = xr.open_zarr(tmp_path / "run" / "draws.zarr", consolidated=False)
+    assert stored["h2"].dims == ("chain", "draw", "trait") and stored["h2"].shape == (2, 20, 4)
+    assert stored["G"].dims == ("chain", "draw", "trait", "trait2")
+    assert list(stored["trait"].values) == model.trait_names
