@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["normal", "uniform", "standard_gamma"]
+__all__ = ["normal", "uniform", "standard_gamma", "rejection_sample"]
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
@@ -53,15 +53,20 @@ def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> F
         accept = (v > 0) & (jnp.log(u) < 0.5 * x**2 + d - d * safe_v + d * jnp.log(safe_v))
         return accept, d * safe_v
 
-    def body(carry):
-        i, value, done = carry
-        accept, proposal = propose(jax.random.fold_in(key_loop, i))
-        value = jnp.where(done, value, proposal)
-        return i + 1, value, done | accept
-
-    def not_finished(carry):
-        return ~jnp.all(carry[2])
-
-    _, value, _ = lax.while_loop(not_finished, body, (0, jnp.zeros(shape), jnp.zeros(shape, bool)))
+    value = rejection_sample(key_loop, propose, jnp.zeros(shape), jnp.zeros(shape, bool))
     boost = jnp.where(boosted, uniform(key_boost, shape) ** (1.0 / a), 1.0)
     return jnp.maximum(value * boost, jnp.finfo(jnp.float64).tiny)
+
+
+def rejection_sample(key, propose, value, done):
+    """Vectorised rejection sampling: rounds of ``propose(round_key) -> (accept, proposal)`` until
+    every element has accepted once; elements already ``done`` keep ``value``. Round i uses
+    ``fold_in(key, i)``."""
+
+    def body(carry):
+        i, value, done = carry
+        accept, proposal = propose(jax.random.fold_in(key, i))
+        return i + 1, jnp.where(done, value, proposal), done | accept
+
+    _, value, _ = lax.while_loop(lambda carry: ~jnp.all(carry[2]), body, (0, value, done))
+    return value

@@ -373,15 +373,16 @@ def _fixed_design(
 # --------------------------------------------------------------------------- relationship matrices
 
 
-def check_relationship(K: Any, name: str) -> tuple[np.ndarray, list[str]]:
+def check_relationship(K: Any, name: str, arg: str | None = None) -> tuple[np.ndarray, list[str]]:
     """Check a covariance over levels; return (float64 symmetric K, level names as strings).
 
     K is a DataFrame with index == columns (level names; columns are reordered to the index
     when they are a permutation of it), or a pair ``(array, level_names)``, or a dict
     ``{"K": array, "levels": level_names}``. It must be square, finite, symmetric within
-    1e-8 relative, PSD within -1e-8 relative and have unique level names.
+    1e-8 relative, PSD within -1e-8 relative and have unique level names. ``arg`` names it in
+    messages (default ``relmat[name]``).
     """
-    arg = f"relmat[{name!r}]"
+    arg = f"relmat[{name!r}]" if arg is None else arg
     if isinstance(K, pd.DataFrame):
         if K.shape[0] != K.shape[1]:
             raise SlamjaxInputError(

@@ -39,12 +39,11 @@ import scipy.linalg
 import scipy.optimize
 
 from ._errors import SlamjaxInputError
+from .formula import check_relationship
 
 __all__ = ["GBLUPResult", "gblup"]
 
 INTERCEPT_NAME = "(Intercept)"
-_SYM_RTOL = 1e-8  # |K - K'| <= _SYM_RTOL * max|K|
-_PSD_RTOL = 1e-8  # min eig(K) >= -_PSD_RTOL * max|eig(K)|
 _RANK_RTOL = 1e-10  # singular values of column-normalised X below this * s_max are zero
 _H2_GRID = np.linspace(0.0, 1.0, 101)[:-1]  # 0, 0.01, ..., 0.99
 _H2_MAX = 1.0 - 1e-8  # upper end of the refinement when the best grid point is the last one
@@ -193,25 +192,7 @@ def _validate(Y, K, X):
     # K
     if not isinstance(K, pd.DataFrame):
         raise SlamjaxInputError(f"K: must be a pandas DataFrame with index == columns = levels, got {type(K).__name__}")
-    if K.shape[0] != K.shape[1] or K.shape[0] == 0:
-        raise SlamjaxInputError(f"K: must be square and non-empty, got shape {K.shape}; pass the levels x levels relationship matrix")
-    if not K.index.equals(K.columns):
-        raise SlamjaxInputError("K: index and columns differ; they must be the same levels in the same order (e.g. K.loc[ids, ids])")
-    if K.index.has_duplicates:
-        raise SlamjaxInputError(f"K: duplicated levels {_fmt(K.index[K.index.duplicated()].unique())}; each level once")
-    Kv = _numeric(K, "K")
-    if not np.isfinite(Kv).all():
-        raise SlamjaxInputError("K: contains NaN or infinite values; pass a finite relationship matrix")
-    scale = max(np.abs(Kv).max(), np.finfo(float).tiny)
-    if np.abs(Kv - Kv.T).max() > _SYM_RTOL * scale:
-        raise SlamjaxInputError(f"K: not symmetric (max |K - K'| = {np.abs(Kv - Kv.T).max():.3g}); symmetrise it, e.g. (K + K.T) / 2")
-    Kv = 0.5 * (Kv + Kv.T)
-    eig = np.linalg.eigvalsh(Kv)
-    if eig[0] < -_PSD_RTOL * max(np.abs(eig).max(), np.finfo(float).tiny):
-        raise SlamjaxInputError(
-            f"K: not positive semi-definite (smallest eigenvalue {eig[0]:.3g}); "
-            "pass a valid relationship matrix, e.g. add a ridge or blend it with a pedigree matrix"
-        )
+    Kv, _ = check_relationship(K, "K", arg="K")  # the same checks as relmat: square, finite, symmetric, PSD
     missing = Y.index[~Y.index.isin(K.index)]
     if len(missing):
         raise SlamjaxInputError(

@@ -101,6 +101,7 @@ def build_missing_groups(
     Returns (MissingGroups, the model's own backend for the factors, the rotation Q' of that
     backend as a numpy array, or None when it is the identity).
     """
+    import equinox as eqx
     import jax
     import jax.numpy as jnp
 
@@ -128,21 +129,15 @@ def build_missing_groups(
             re, P_m = eigen_random_effect(Zs[0][group.rows], None, h2_grid, L=roots[0])
             Q_m = np.asarray(re.Q).T
             pad = N - n_m  # padded rows: Q = I and s = 1, so V = I at every h2
-            re = re.__class__(
-                Q=jnp.asarray(np.block([[np.asarray(re.Q), np.zeros((n_m, pad))], [np.zeros((pad, n_m)), np.eye(pad)]])),
-                s=jnp.concatenate([re.s, jnp.ones(pad)]), sigma=re.sigma, LP=re.LP, h2_grid=re.h2_grid,
-            )
+            Q_padded = jax.scipy.linalg.block_diag(re.Q, jnp.eye(pad))
+            re = eqx.tree_at(lambda r: (r.Q, r.s), re, (Q_padded, jnp.concatenate([re.s, jnp.ones(pad)])))
             to_group.append(P_m.T @ P)
         else:
             re = cholesky_random_effects([Z[group.rows] for Z in Zs], None, h2_grid, roots=roots)
             Q_m = np.eye(n_m)
             pad = N - n_m  # padded rows: whitening I (V = I at every grid point) and no effects
-            whiten = jnp.zeros((h2_grid.shape[0], N, N)).at[:, :n_m, :n_m].set(re.whiten_V)
-            re = re.__class__(
-                whiten_V=whiten.at[:, jnp.arange(n_m, N), jnp.arange(n_m, N)].set(1.0), log_det_V=re.log_det_V,
-                ZL=jnp.pad(re.ZL, ((0, pad), (0, 0))), L_blocks=re.L_blocks, block_of_column=re.block_of_column,
-                h2_grid=re.h2_grid, sizes=re.sizes,
-            )
+            whiten = jax.vmap(lambda w: jax.scipy.linalg.block_diag(w, jnp.eye(pad)))(re.whiten_V)
+            re = eqx.tree_at(lambda r: (r.whiten_V, r.ZL), re, (whiten, jnp.pad(re.ZL, ((0, pad), (0, 0)))))
             to_group.append(np.eye(re.ZL.shape[1]))
         backends.append(re)
         cells = np.ix_(group.rows, group.traits)

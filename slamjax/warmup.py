@@ -37,8 +37,8 @@ def _collinear_with_larger(F: Float[Array, "n k"], sizes: Float[Array, " k"], th
 
     def visit(position, dropped):
         h = order[position]
-        larger_kept = (jnp.arange(k)[None, :] < position) & ~dropped[order][None, :]
-        collinear = jnp.any(larger_kept[0] & (cosine[h, order] > threshold))
+        larger_kept = (jnp.arange(k) < position) & ~dropped[order]
+        collinear = jnp.any(larger_kept & (cosine[h, order] > threshold))
         return dropped.at[h].set(collinear)
 
     return lax.fori_loop(1, k, visit, jnp.zeros(k, dtype=bool))

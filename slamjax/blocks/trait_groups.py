@@ -60,9 +60,9 @@ class MissingGroups(eqx.Module):
     has_imputed: bool = eqx.field(static=True)
 
 
-def _pad(x: Float[Array, "n c"], value=0.0) -> Float[Array, "n+1 c+1"]:
-    """x with one extra row and column (the targets of padded indices)."""
-    return jnp.pad(x, ((0, 1), (0, 1)), constant_values=value)
+def _pad(x: Float[Array, "n c"]) -> Float[Array, "n+1 c+1"]:
+    """x with one extra zero row and column (the targets of padded indices)."""
+    return jnp.pad(x, ((0, 1), (0, 1)))
 
 
 def sample_trait_groups(

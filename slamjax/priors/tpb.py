@@ -23,10 +23,9 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._random import uniform
+from .._random import rejection_sample, uniform
 from ._base import gamma_draw
 from .mgps import _OrderedShrinkage
 
@@ -114,18 +113,9 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
         accept = log_w + log_envelope <= core(y)
         return accept, y
 
-    def body(carry):
-        i, value, done = carry
-        accept, proposal = propose(jax.random.fold_in(key, i))
-        value = jnp.where(done, value, proposal)
-        return i + 1, value, done | accept
-
-    def not_finished(carry):
-        return ~jnp.all(carry[2])
-
     # non-finite parameters (NaN, inf) would never accept: they come back NaN instead of looping forever
     invalid = ~(jnp.isfinite(total) & jnp.isfinite(t_flat) & jnp.isfinite(s_flat) & jnp.isfinite(log_scale))
-    _, y, _ = lax.while_loop(not_finished, body, (0, jnp.where(invalid, jnp.nan, 0.0), invalid))
+    y = rejection_sample(key, propose, jnp.where(invalid, jnp.nan, 0.0), invalid)
     log_x = log_scale + y
     return jnp.clip(jnp.exp(jnp.where(flip, -log_x, log_x)), _TINY, jnp.finfo(jnp.float64).max)
 
