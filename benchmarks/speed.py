@@ -26,6 +26,13 @@ SIZES = {
     "L": dict(n=2000, p=4000, k=30, factors=60),  # for accelerators
 }
 MEGALMM = {"S": 0.035, "M": 0.60, "L": float("nan")}
+# slamjax's sweep, each of its two additions alone, and MegaLMM's sweep (same model, same data)
+SWEEPS = {
+    "slamjax": dict(h2_draw="collapsed", rotate_factors=True),
+    "rotation": dict(h2_draw="conditional", rotate_factors=True),
+    "collapsed": dict(h2_draw="collapsed", rotate_factors=False),
+    "megalmm": dict(h2_draw="conditional", rotate_factors=False),
+}
 
 
 def seconds_per_iteration(model: sj.Model, num_chains: int, iterations: int) -> float:
@@ -49,24 +56,25 @@ def main() -> None:
     parser.add_argument("--chains", nargs="+", type=int, default=[1, 4])
     parser.add_argument("--iterations", type=int, default=30)
     parser.add_argument("--missing", type=float, default=0.0, help="fraction of missing cells")
+    parser.add_argument("--sweeps", nargs="+", default=["slamjax", "megalmm"], choices=list(SWEEPS))
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), float64")
-    print(f"{'size':>4} {'n':>5} {'p':>5} {'k':>3} {'chains':>6} {'s/it':>9} {'s/it/chain':>10} {'MegaLMM':>8} {'ratio':>6}")
+    print(f"{'size':>4} {'sweep':>9} {'n':>5} {'p':>5} {'k':>3} {'chains':>6} {'s/it':>9} {'s/it/chain':>10} {'MegaLMM':>8} {'ratio':>6}")
     for size in args.sizes:
         spec = SIZES[size]
         ds = sj.datasets.simulate(n=spec["n"], p=spec["p"], k=spec["k"], seed=0, fraction_missing=args.missing)
-        model = sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=spec["factors"], h2_divisions=20)
-        one = None
-        for chains in args.chains:
-            per_it = seconds_per_iteration(model, chains, args.iterations)
-            one = per_it if chains == 1 else one
-            ratio = f"{per_it / one:.2f}x" if one else ""
-            print(
-                f"{size:>4} {spec['n']:>5} {spec['p']:>5} {spec['factors']:>3} {chains:>6} {per_it:>9.4f} "
-                f"{per_it / chains:>10.4f} {MEGALMM[size]:>8.3f} {ratio:>6}",
-                flush=True,
-            )
-
+        for sweep in args.sweeps:
+            model = sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=spec["factors"], h2_divisions=20, **SWEEPS[sweep])
+            one = None
+            for chains in args.chains:
+                per_it = seconds_per_iteration(model, chains, args.iterations)
+                one = per_it if chains == 1 else one
+                ratio = f"{per_it / one:.2f}x" if one else ""
+                print(
+                    f"{size:>4} {sweep:>9} {spec['n']:>5} {spec['p']:>5} {spec['factors']:>3} {chains:>6} "
+                    f"{per_it:>9.4f} {per_it / chains:>10.4f} {MEGALMM[size]:>8.3f} {ratio:>6}",
+                    flush=True,
+                )
 
 if __name__ == "__main__":
     main()

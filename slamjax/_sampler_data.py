@@ -39,6 +39,8 @@ class SamplerData(eqx.Module):
     n_flat: int = eqx.field(static=True)
     has_missing: bool = eqx.field(static=True)
     groups: MissingGroups | None = None  # missing-data groups; None: every missing cell imputed
+    collapsed_h2: bool = eqx.field(static=True, default=True)  # h2 drawn marginal over beta and tau
+    rotate_factors: bool = eqx.field(static=True, default=True)  # step 0: draw the factors' rotation
 
     @property
     def shapes(self) -> dict[str, int]:

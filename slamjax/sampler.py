@@ -16,9 +16,9 @@ from jaxtyping import Array, Int, PRNGKeyArray, PyTree
 
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
-from .blocks.regression import sample_regression
+from .blocks.columns import sample_columns
+from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
-from .blocks.variance import sample_h2_index
 from .observation.gaussian import impute_missing
 from .state import B_precision, State
 
@@ -30,42 +30,45 @@ BLOCK_NAMES = ("trait regressions [B; Lambda]", "factor regressions B_F", "facto
 
 def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, Int[Array, ""]]:
     """One partially collapsed Gibbs sweep (DESIGN.md section 2). Returns (state, failure bits)."""
-    keys = jax.random.split(key, 11)
+    keys = jax.random.split(key, 8)
     re = data.re
     b = data.X.shape[1]
     n, p = state.Eta.shape
 
-    # 1-3: traits. (B, Lambda, tau) then h2 marginal over the random effects, then U_R.
+    # 0: the factors' rotation, marginal over U_F (redrawn in steps 4-6 before it is used).
+    F = state.F
+    if data.rotate_factors:  # the rotated B_F and Lambda are redrawn in steps 1-6 before any use
+        F, _, _ = sample_factor_rotation(
+            keys[7], re, F, data.X_F, state.B_F, state.Lambda, state.F_h2_index, state.tot_F_prec,
+            data.B_F_prior.precision(state.B_F_prior), data.Lambda_prior.precision(state.Lambda_prior),
+            state.tot_Eta_prec,
+        )
+
+    # 1-3: traits. h2, (B, Lambda, tau) and U_R (blocks/columns.py).
     groups = data.groups
     prior_precision = jnp.concatenate(
         [B_precision(data, state.B_prior, p), data.Lambda_prior.precision(state.Lambda_prior)], axis=0
     )
     if groups is None:
-        W = jnp.concatenate([data.X, state.F], axis=1)
-        coef, tau, trait_ok = sample_regression(
-            keys[0], *re.regression_statistics(state.Eta, W, state.resid_h2_index), prior_precision,
-            data.tau_shape, data.tau_rate, n, data.n_flat,
+        W = jnp.concatenate([data.X, F], axis=1)
+        coef, tau, h2_index, U_R, trait_ok = sample_columns(
+            keys[0], re, state.Eta, W, state.resid_h2_index, prior_precision, data.tau_shape, data.tau_rate,
+            n, data.n_flat, data.trait_log_prior, data.collapsed_h2,
         )
-        resid = state.Eta - W @ coef
-        h2_index = sample_h2_index(keys[1], re.h2_log_likelihood(resid, tau), data.trait_log_prior)
-        U_R = re.sample_effects(keys[2], resid, h2_index, tau)
     else:  # each missing-data group on its own rows, in original coordinates
-        F_original = re.unrotate(state.F)
+        F_original = re.unrotate(F)
         coef, tau, h2_index, U_R, trait_ok = sample_trait_groups(
             keys[0], state.Eta, F_original, state.resid_h2_index, prior_precision, groups,
-            data.tau_shape, data.tau_rate, data.n_flat, data.trait_log_prior,
+            data.tau_shape, data.tau_rate, data.n_flat, data.trait_log_prior, data.collapsed_h2,
         )
     B, Lambda = coef[:b], coef[b:]
 
     # 4-6: factors, the same three blocks on (F, X_F).
-    B_F, tau_F, factor_ok = sample_regression(
-        keys[3], *re.regression_statistics(state.F, data.X_F, state.F_h2_index),
-        data.B_F_prior.precision(state.B_F_prior), data.F_tau_shape, data.F_tau_rate, n, 0,
+    B_F, tau_F, F_h2_index, U_F, factor_ok = sample_columns(
+        keys[1], re, F, data.X_F, state.F_h2_index, data.B_F_prior.precision(state.B_F_prior),
+        data.F_tau_shape, data.F_tau_rate, n, 0, data.factor_log_prior, data.collapsed_h2,
     )
     F_fixed = data.X_F @ B_F
-    F_resid = state.F - F_fixed
-    F_h2_index = sample_h2_index(keys[4], re.h2_log_likelihood(F_resid, tau_F), data.factor_log_prior)
-    U_F = re.sample_effects(keys[5], F_resid, F_h2_index, tau_F)
 
     # 7: factor scores.
     resid_variance = re.residual_proportion(h2_index) / tau
@@ -74,29 +77,29 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     if groups is None:
         trait_effects = data.X @ B + re.effect_on_rows(U_R)
         F, scores_ok = sample_factor_scores(
-            keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, F_prior_mean, F_prior_precision
+            keys[2], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, F_prior_mean, F_prior_precision
         )
     else:  # rows differ in which traits they observe: original coordinates, one Cholesky per row
         trait_effects = groups.X @ B + re.unrotate(re.effect_on_rows(U_R))
         F_original, scores_ok = sample_factor_scores_by_row(
-            keys[6], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, re.unrotate(F_prior_mean),
+            keys[2], state.Eta - trait_effects, Lambda, 1.0 / resid_variance, re.unrotate(F_prior_mean),
             F_prior_precision, groups,
         )
         F = re.rotate(F_original)
 
     # 8: shrinkage.
-    Lambda_prior = data.Lambda_prior.sample(keys[7], state.Lambda_prior, Lambda, tau)
-    B_prior = data.B_prior.sample(keys[8], state.B_prior, B[1:], tau)
-    B_F_prior = data.B_F_prior.sample(keys[9], state.B_F_prior, B_F, tau_F)
+    Lambda_prior = data.Lambda_prior.sample(keys[3], state.Lambda_prior, Lambda, tau)
+    B_prior = data.B_prior.sample(keys[4], state.B_prior, B[1:], tau)
+    B_F_prior = data.B_F_prior.sample(keys[5], state.B_F_prior, B_F, tau_F)
 
     # 9: observation model.
     Eta = state.Eta
     if groups is not None:
         if groups.has_imputed:  # only the cells merging left inside a group; Eta stays unrotated
-            Eta = impute_missing(keys[10], trait_effects + F_original @ Lambda, resid_variance, Eta, ~groups.imputed)
+            Eta = impute_missing(keys[6], trait_effects + F_original @ Lambda, resid_variance, Eta, ~groups.imputed)
     elif data.has_missing:
         fitted = re.unrotate(trait_effects + F @ Lambda)
-        Eta = re.rotate(impute_missing(keys[10], fitted, resid_variance, data.Y_filled, data.observed))
+        Eta = re.rotate(impute_missing(keys[6], fitted, resid_variance, data.Y_filled, data.observed))
 
     new_state = State(
         Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,

@@ -13,6 +13,7 @@ import scipy.special
 import slamjax as sj
 from slamjax.blocks.factors import sample_factor_scores
 from slamjax.blocks.regression import sample_regression
+from slamjax.blocks.variance import collapsed_h2_log_likelihood
 from slamjax.state import B_precision
 
 from _models import Q, covariance, prior_state, tiny_model
@@ -110,6 +111,90 @@ def test_h2_probabilities_match_enumeration(design, backend):
         expected = np.log(weights / weights.sum()) + np.array(log_density)
         expected = np.exp(expected - scipy.special.logsumexp(expected))
         np.testing.assert_allclose(got[j], expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("design", sorted(DESIGNS))
+@pytest.mark.parametrize("intercept_precision", [0.0, 0.5])
+def test_collapsed_h2_probabilities_match_enumeration(design, intercept_precision, backend):
+    """P(h2 = g | y) marginal over beta, tau and U against the explicit n x n covariances.
+
+    With beta_1 (non-flat part) ~ N(0, (tau D_1)^-1), y | beta_0, tau ~ N(W_0 beta_0, Sigma_g / tau) with
+    Sigma_g = V_g + W_1 D_1^-1 W_1'; a flat beta_0 and tau ~ Gamma(a, b) integrate to
+    -1/2 log|Sigma_g| - 1/2 log|W_0' Sigma_g^-1 W_0| - (a + (n - n_0) / 2) log(b + Q_g / 2),
+    Q_g = y' Sigma_g^-1 y - y' Sigma_g^-1 W_0 (W_0' Sigma_g^-1 W_0)^-1 W_0' Sigma_g^-1 y.
+    """
+    weights = np.array([1.0, 3.0, 0.5, 2.0, 1.0])
+    model = tiny_model(**DESIGNS[design], intercept_precision=intercept_precision, backend=backend,
+                       priors=sj.Priors(h2=weights, intercept_precision=intercept_precision))
+    data = model.data
+    state = prior_state(tiny_model(**DESIGNS[design], intercept_precision=0.5, backend=backend))
+    p = model.shapes["p"]
+    Qm = Q(model)
+    W_rot = np.column_stack([np.asarray(data.X), np.asarray(state.F)])
+    W, y = Qm @ W_rot, Qm @ np.asarray(state.Eta)
+    n = y.shape[0]
+    D = np.concatenate([np.asarray(B_precision(data, state.B_prior, p)),
+                        np.asarray(data.Lambda_prior.precision(state.Lambda_prior))])
+    a, b = float(data.tau_shape), float(data.tau_rate)
+    statistics = data.re.regression_statistics_grid(state.Eta, jnp.asarray(W_rot))
+    log_likelihood = collapsed_h2_log_likelihood(
+        *statistics, data.re.log_det_V, jnp.asarray(D), data.tau_shape, data.tau_rate, n, data.n_flat
+    )
+    got = np.asarray(log_likelihood + data.trait_log_prior)
+    got = np.exp(got - scipy.special.logsumexp(got, axis=1, keepdims=True))
+    for j in range(p):
+        flat = D[:, j] == 0
+        assert flat.sum() == data.n_flat
+        W0, W1 = W[:, flat], W[:, ~flat]
+        log_density = []
+        for h2 in np.asarray(data.h2_grid[:, 0]):
+            Sigma = covariance(model, h2) + W1 @ np.diag(1.0 / D[~flat, j]) @ W1.T
+            Sigma_inv = np.linalg.inv(Sigma)
+            quadratic = y[:, j] @ Sigma_inv @ y[:, j]
+            value = -0.5 * np.linalg.slogdet(Sigma)[1]
+            if flat.any():
+                A = W0.T @ Sigma_inv @ W0
+                r = W0.T @ Sigma_inv @ y[:, j]
+                quadratic -= r @ np.linalg.solve(A, r)
+                value -= 0.5 * np.linalg.slogdet(A)[1]
+            log_density.append(value - (a + 0.5 * (n - flat.sum())) * np.log(b + 0.5 * quadratic))
+        expected = np.log(weights / weights.sum()) + np.array(log_density)
+        expected = np.exp(expected - scipy.special.logsumexp(expected))
+        np.testing.assert_allclose(got[j], expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_collapsed_h2_without_coefficients(backend):
+    """Factors without fixed effects: the marginal is -1/2 log|V_g| - (a + n/2) log(b + F' V_g^-1 F / 2)."""
+    model = tiny_model(backend=backend)
+    data, state = model.data, prior_state(model)
+    n = model.shapes["n"]
+    statistics = data.re.regression_statistics_grid(state.F, jnp.zeros((n, 0)))
+    got = np.asarray(collapsed_h2_log_likelihood(
+        *statistics, data.re.log_det_V, jnp.zeros((0, 2)), data.F_tau_shape, data.F_tau_rate, n, 0))
+    F = Q(model) @ np.asarray(state.F)
+    for j in range(2):
+        expected = []
+        for h2 in np.asarray(data.h2_grid[:, 0]):
+            V = covariance(model, h2)
+            expected.append(-0.5 * np.linalg.slogdet(V)[1] - (float(data.F_tau_shape) + 0.5 * n)
+                            * np.log(float(data.F_tau_rate) + 0.5 * F[:, j] @ np.linalg.solve(V, F[:, j])))
+        np.testing.assert_allclose(got[j] - got[j].mean(), np.array(expected) - np.mean(expected), rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_statistics_at_every_grid_point_match_those_at_one(backend):
+    """regression_statistics_grid gathered at h2_index equals regression_statistics(h2_index)."""
+    model = tiny_model(backend=backend)
+    data, state = model.data, prior_state(model)
+    W = jnp.concatenate([data.X, state.F], axis=1)
+    index = jnp.array([4, 0, 2, 1])
+    gram, Wy, yy = data.re.regression_statistics_grid(state.Eta, W)
+    columns = jnp.arange(4)
+    for a, b in zip((gram[index], Wy[index, columns], yy[index, columns]),
+                    data.re.regression_statistics(state.Eta, W, index)):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -77,12 +77,16 @@ def _with_data(data, state):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "fraction_missing, missing", [(0.0, "impute"), (0.2, "impute"), (0.3, "groups")], ids=["complete", "imputed", "groups"]
+    "fraction_missing, missing, megalmm_sweep",
+    [(0.0, "impute", False), (0.0, "impute", True), (0.2, "impute", False), (0.3, "groups", False)],
+    ids=["complete", "megalmm-sweep", "imputed", "groups"],
 )
-def test_geweke(fraction_missing, missing):
-    """The "groups" variant has 3 missing-data groups for 4 traits, so one merged group also imputes."""
+def test_geweke(fraction_missing, missing, megalmm_sweep):
+    """The "groups" variant has 3 missing-data groups for 4 traits, so one merged group also imputes.
+    The "megalmm-sweep" variant draws h2 given beta and tau and does not rotate the factors."""
     model = tiny_model(
-        n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing, missing=missing, max_missing_groups=3
+        n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing, missing=missing, max_missing_groups=3,
+        h2_draw="conditional" if megalmm_sweep else "collapsed", rotate_factors=not megalmm_sweep,
     )
     data = model.data
     assert data.has_missing == (fraction_missing > 0)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from slamjax._random import normal, standard_gamma, uniform
+from slamjax._random import normal, standard_gamma, uniform, von_mises
 
 N = 100_000
 
@@ -35,3 +35,12 @@ def test_normal_and_uniform():
     assert scipy.stats.kstest(z, "norm").pvalue > 1e-4
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-4
     assert u.min() > 0
+
+
+@pytest.mark.parametrize("kappa", [0.0, 1e-3, 0.5, 3.0, 50.0, 1e4, 1e7])
+def test_von_mises_matches_scipy(kappa):
+    mu = 2.5
+    x = np.asarray(jax.jit(von_mises)(jax.random.key(5), jnp.full((N,), mu), jnp.asarray(kappa)))
+    assert np.all(np.isfinite(x)) and np.all(np.abs(x - mu) <= np.pi + 1e-12)
+    reference = scipy.stats.uniform(-np.pi, 2 * np.pi) if kappa == 0 else scipy.stats.vonmises(kappa)
+    assert scipy.stats.kstest(x - mu, reference.cdf).pvalue > 1e-4

@@ -32,8 +32,7 @@ from .._linalg import cholesky, cholesky_ok, solve_lower, solve_lower_transpose
 from .._random import normal
 from ..random_effects.cholesky import CholeskyRandomEffects
 from ..random_effects.eigen import EigenRandomEffect
-from .regression import sample_regression
-from .variance import sample_h2_index
+from .columns import sample_columns
 
 __all__ = ["MissingGroups", "sample_factor_scores_by_row", "sample_trait_groups"]
 
@@ -76,6 +75,7 @@ def sample_trait_groups(
     tau_rate,
     n_flat: int,
     log_prior: Float[Array, " G"],
+    collapsed: bool,
 ):
     """Steps 1-3 for every group at once (vmapped over groups). ``Eta`` and ``F`` in original
     coordinates. Returns (coef (q, p), tau, h2_index, U_R in model coordinates, factorisation_ok)."""
@@ -86,16 +86,12 @@ def sample_trait_groups(
     prior_padded = jnp.pad(prior_precision, ((0, 0), (0, 1)), constant_values=1.0)
 
     def one_group(key, re, rows, n_rows, traits, X, Y, to_group):
-        keys = jax.random.split(key, 3)
         y = re.rotate(Eta_padded[rows][:, traits]) if missing.has_imputed else Y
         W = jnp.concatenate([X, re.rotate(F_padded[rows])], axis=1)
-        coef, tau, ok = sample_regression(
-            keys[0], *re.regression_statistics(y, W, h2_padded[traits]), prior_padded[:, traits],
-            tau_shape, tau_rate, n_rows, n_flat,
+        coef, tau, h2, effects, ok = sample_columns(
+            key, re, y, W, h2_padded[traits], prior_padded[:, traits], tau_shape, tau_rate, n_rows, n_flat,
+            log_prior, collapsed,
         )
-        resid = y - W @ coef
-        h2 = sample_h2_index(keys[1], re.h2_log_likelihood(resid, tau), log_prior)
-        effects = re.sample_effects(keys[2], resid, h2, tau)
         return coef, tau, h2, to_group.T @ effects, ok
 
     M = missing.rows.shape[0]

@@ -93,6 +93,25 @@ class CholeskyRandomEffects(eqx.Module):
         Wy = jnp.einsum("cnq,cn->cq", W_white[h2_index], y_white)
         return gram[h2_index], Wy, jnp.sum(y_white**2, axis=1)
 
+    def regression_statistics_grid(
+        self, y: Float[Array, "n c"], W: Float[Array, "n q"]
+    ) -> tuple[Float[Array, "G q q"], Float[Array, "G c q"], Float[Array, "G c"]]:
+        """W' V_g^-1 W, W' V_g^-1 y_j and y_j' V_g^-1 y_j at every grid point g (O(G n^2 (q + c)))."""
+        q = W.shape[1]
+        white = jnp.einsum("gij,jc->gic", self.whiten_V, jnp.concatenate([W, y], axis=1))
+        W_white, y_white = white[:, :, :q], white[:, :, q:]
+        gram = jnp.einsum("gna,gnb->gab", W_white, W_white)
+        return gram, jnp.einsum("gnq,gnc->gcq", W_white, y_white), jnp.sum(y_white**2, axis=1)
+
+    def quadratic_forms(self, E: Float[Array, "n k"], h2_index: Int[Array, " k"]) -> Float[Array, "k k k"]:
+        """E' V_g^-1 E at the grid point g = h2_index[m] of every column m (one factor read per column)."""
+
+        def at(index):
+            white = lax.dynamic_index_in_dim(self.whiten_V, index, keepdims=False) @ E
+            return white.T @ white
+
+        return lax.map(at, h2_index)
+
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         quad = jnp.sum(jnp.einsum("gij,jc->gic", self.whiten_V, resid) ** 2, axis=1)  # (G, c)

@@ -71,6 +71,26 @@ class EigenRandomEffect(eqx.Module):
         gram = jnp.einsum("ng,na,nb->gab", inverse_variances, W, W)
         return gram[h2_index], (W.T @ y_weighted).T, jnp.sum(y * y_weighted, axis=0)
 
+    def regression_statistics_grid(
+        self, y: Float[Array, "n c"], W: Float[Array, "n q"]
+    ) -> tuple[Float[Array, "G q q"], Float[Array, "G c q"], Float[Array, "G c"]]:
+        """W' V_g^-1 W, W' V_g^-1 y_j and y_j' V_g^-1 y_j at every grid point g (O(G n q c))."""
+        inverse_variances = 1.0 / self.variances()  # (n, G)
+        n, q = W.shape
+        G = inverse_variances.shape[1]
+        weighted_W = inverse_variances.T[:, :, None] * W[None]  # (G, n, q)
+        gram = jnp.einsum("gna,nb->gab", weighted_W, W)
+        Wy = (weighted_W.transpose(0, 2, 1).reshape(G * q, n) @ y).reshape(G, q, y.shape[1]).transpose(0, 2, 1)
+        return gram, Wy, inverse_variances.T @ y**2
+
+    def quadratic_forms(self, E: Float[Array, "n k"], h2_index: Int[Array, " k"]) -> Float[Array, "k k k"]:
+        """E' V_g^-1 E at the grid point g = h2_index[m] of every column m (stacked on the first axis)."""
+        return jnp.einsum("na,nb,nm->mab", E, E, 1.0 / self.variances()[:, h2_index])
+
+    @property
+    def log_det_V(self) -> Float[Array, " G"]:
+        return jnp.sum(jnp.log(self.variances()), axis=0)
+
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         variances = self.variances()

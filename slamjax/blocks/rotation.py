@@ -1,0 +1,117 @@
+"""Step 0: an exact draw of the factors' rotation, one pair of factors at a time.
+
+The data see the factors only through F Lambda, which is unchanged by (F, B_F, Lambda) ->
+(F R, B_F R, R' Lambda) for any rotation R. Only the priors tell rotations apart (each factor has
+its own h2_F and tau_F; each row of Lambda its own shrinkage), so the steps F | Lambda and
+Lambda | F move along this ridge very slowly and chains settle in different rotations, with
+different splits of G and R. This step draws the rotation itself.
+
+For factors a < b and R the rotation by theta in their plane, the conditional of theta given
+everything else, marginal over the factors' random effects U_F, is
+
+    log p(theta) = -1/2 [ sum_m tau_Fm e_m' V_m^-1 e_m + sum_m tau_Fm sum_i D^B_im B_F,im^2
+                          + sum_j tau_j sum_m D^Lambda_mj Lambda_mj^2 ] (rotated) + const
+                 = kappa cos(2 theta - mu) + const,
+
+with E = F - X_F B_F, V_m the covariance at factor m's grid point and D the tau-free prior
+precisions. So 2 theta ~ von Mises(mu, kappa), and theta + pi (both factors' signs flipped, an
+equally likely state) with probability 1/2: a generalised Gibbs step over the group of plane
+rotations (Liu & Sabatti 2000), whose Haar measure is uniform in theta and Jacobian is 1. All pairs
+are visited once per sweep, in rounds of disjoint pairs, each pair at O(k^2 + p + b_F) from the k
+matrices tau_Fm E' V_m^-1 E.
+
+Because U_F is integrated out, the step runs first in a sweep: the factor block (steps 4-6)
+draws U_F, B_F, tau_F and h2_F afresh given the new F before anything uses U_F.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .._random import von_mises
+
+__all__ = ["sample_factor_rotation"]
+
+
+def round_robin(k: int) -> np.ndarray:
+    """Rounds of disjoint pairs (a < b) covering every pair of k factors once (the circle method):
+    (rounds, pairs per round, 2); with k odd, each round has one pair with the dummy factor k."""
+    K = k + k % 2
+    players = list(range(K))
+    rounds = []
+    for _ in range(K - 1):
+        rounds.append([sorted((players[i], players[K - 1 - i])) for i in range(K // 2)])
+        players = [players[0], players[-1], *players[1:-1]]
+    return np.array(rounds, dtype=np.int32)
+
+
+def _pair_terms(x, y, u, v):
+    """A1, A2, C of sum u (c x + s y)^2 + v (-s x + c y)^2 = c^2 A1 + s^2 A2 + 2 c s C, summed over the
+    last axis."""
+    return (jnp.sum(u * x**2 + v * y**2, axis=-1), jnp.sum(u * y**2 + v * x**2, axis=-1),
+            jnp.sum((u - v) * x * y, axis=-1))
+
+
+def sample_factor_rotation(
+    key: PRNGKeyArray,
+    re,
+    F: Float[Array, "n k"],
+    X_F: Float[Array, "n bF"],
+    B_F: Float[Array, "bF k"],
+    Lambda: Float[Array, "k p"],
+    F_h2_index: Int[Array, " k"],
+    tau_F: Float[Array, " k"],
+    B_F_precision: Float[Array, "bF k"],
+    Lambda_precision: Float[Array, "k p"],
+    tau: Float[Array, " p"],
+) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"]]:
+    """Rotates (F, B_F, Lambda) by a product of plane rotations drawn from their conditionals.
+
+    The pairs of one round are disjoint, so their angles are conditionally independent and drawn
+    at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs.
+    """
+    k = F.shape[1]
+    if k < 2:
+        return F, B_F, Lambda
+    rounds = jnp.asarray(round_robin(k))
+    K = k + k % 2  # a dummy factor k when k is odd: its pairs keep theta = 0
+    pad = K - k
+    M = jnp.pad(re.quadratic_forms(F - X_F @ B_F, F_h2_index) * tau_F[:, None, None], ((0, pad), (0, pad), (0, pad)))
+    Lambda_weights = jnp.pad(Lambda_precision * tau[None, :], ((0, pad), (0, 0)))
+    B_weights = jnp.pad(B_F_precision * tau_F[None, :], ((0, 0), (0, pad)))
+
+    def rotate_round(i, carry):
+        R, Lambda_now, B_now = carry
+        a, b = rounds[i, :, 0], rounds[i, :, 1]  # (P,)
+        Ra, Rb, Ma, Mb = R[:, a].T, R[:, b].T, M[a], M[b]  # (P, K), (P, K, K)
+        A1 = jnp.einsum("pi,pij,pj->p", Ra, Ma, Ra) + jnp.einsum("pi,pij,pj->p", Rb, Mb, Rb)
+        A2 = jnp.einsum("pi,pij,pj->p", Rb, Ma, Rb) + jnp.einsum("pi,pij,pj->p", Ra, Mb, Ra)
+        C = jnp.einsum("pi,pij,pj->p", Ra, Ma, Rb) - jnp.einsum("pi,pij,pj->p", Ra, Mb, Rb)
+        for x, y, u, v in (
+            (Lambda_now[a], Lambda_now[b], Lambda_weights[a], Lambda_weights[b]),
+            (B_now[:, a].T, B_now[:, b].T, B_weights[:, a].T, B_weights[:, b].T),
+        ):
+            terms = _pair_terms(x, y, u, v)
+            A1, A2, C = A1 + terms[0], A2 + terms[1], C + terms[2]
+        # -1/2 (c^2 A1 + s^2 A2 + 2 c s C) = -1/4 (A1 - A2) cos 2theta - 1/2 C sin 2theta + const
+        kappa_cos, kappa_sin = -0.25 * (A1 - A2), -0.5 * C
+        key_angle, key_flip = jax.random.split(jax.random.fold_in(key, i))
+        angle = von_mises(key_angle, jnp.arctan2(kappa_sin, kappa_cos), jnp.hypot(kappa_cos, kappa_sin))
+        theta = jnp.where(b < k, 0.5 * angle + jnp.pi * jax.random.bernoulli(key_flip, 0.5, a.shape), 0.0)
+        c, s = jnp.cos(theta), jnp.sin(theta)
+
+        def rotate_columns(X):  # X[:, a], X[:, b] <- c X[:, a] + s X[:, b], -s X[:, a] + c X[:, b]
+            xa, xb = X[:, a], X[:, b]
+            return X.at[:, a].set(c * xa + s * xb).at[:, b].set(-s * xa + c * xb)
+
+        La, Lb = Lambda_now[a], Lambda_now[b]
+        Lambda_now = Lambda_now.at[a].set(c[:, None] * La + s[:, None] * Lb).at[b].set(-s[:, None] * La + c[:, None] * Lb)
+        return rotate_columns(R), Lambda_now, rotate_columns(B_now)
+
+    initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))), jnp.pad(B_F, ((0, 0), (0, pad))))
+    R, Lambda_new, B_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
+    return F @ R[:k, :k], B_new[:, :k], Lambda_new[:k]
