@@ -3,6 +3,7 @@
 from . import datasets as datasets, priors as priors, relationship as relationship
 from . import plot as plot
 from ._errors import NumericalError as NumericalError, SlamjaxInputError as SlamjaxInputError
+from .alignment import align_loadings as align_loadings, varimax as varimax
 from .cross_validation import CrossValidation as CrossValidation, cross_validate as cross_validate
 from .formula import wide as wide
 from .gblup import GBLUPResult as GBLUPResult, gblup as gblup

@@ -56,12 +56,14 @@ class Model:
             decompositions cost at most 4 times the plain path's.
         max_missing_groups: the most groups "groups"/"auto" may form (each has its own
             decomposition: memory and set-up time grow with it).
-        h2_draw: "collapsed" (default) draws each column's h2 marginal over its coefficients and
-            total precision as well as its random effects, then the coefficients and precision
-            given h2: a joint draw that mixes h2 and G several times faster per sweep.
-            "conditional" draws h2 given the coefficients and precision, as MegaLMM does; it
-            skips one q x q Cholesky per column and grid point, which matters on a CPU with
-            thousands of traits and a fine grid.
+        h2_draw: "collapsed" draws each column's h2 marginal over its coefficients and total
+            precision as well as its random effects, then the coefficients and precision given
+            h2: a joint draw, about twice the effective draws of h2 and G per sweep
+            (``benchmarks/mixing.py``). "conditional" draws h2 given the coefficients and
+            precision, as MegaLMM does, and skips one q x q Cholesky (q = fixed effects +
+            factors) per trait and grid point. "auto" (default) takes "collapsed" with the
+            cholesky backend, whose cost it hardly changes, and with the eigen backend when those
+            Choleskys cost no more than the regressions (G q^2 <= 3 n).
         rotate_factors: draw the rotation of every pair of factors each sweep (step 0, an exact
             generalised Gibbs step). The data see only F Lambda, so without it chains settle in
             different rotations of the factors, with different splits of G and R.
@@ -86,7 +88,7 @@ class Model:
         backend: str = "auto",
         missing: str = "auto",
         max_missing_groups: int = 10,
-        h2_draw: str = "collapsed",
+        h2_draw: str = "auto",
         rotate_factors: bool = True,
     ):
         terms = None
@@ -138,9 +140,8 @@ class Model:
         self.backend = backend
         if missing not in ("auto", "groups", "impute"):
             raise SlamjaxInputError(f"missing: must be 'auto', 'groups' or 'impute', got {missing!r}")
-        if h2_draw not in ("collapsed", "conditional"):
-            raise SlamjaxInputError(f"h2_draw: must be 'collapsed' or 'conditional', got {h2_draw!r}")
-        self.h2_draw = h2_draw
+        if h2_draw not in ("auto", "collapsed", "conditional"):
+            raise SlamjaxInputError(f"h2_draw: must be 'auto', 'collapsed' or 'conditional', got {h2_draw!r}")
         if not isinstance(rotate_factors, (bool, np.bool_)):
             raise SlamjaxInputError(f"rotate_factors: must be True or False, got {rotate_factors!r}")
         if isinstance(max_missing_groups, bool) or not isinstance(max_missing_groups, (int, np.integer)) or (
@@ -148,6 +149,11 @@ class Model:
         ):
             raise SlamjaxInputError(f"max_missing_groups: must be a positive integer, got {max_missing_groups!r}")
         self.grid = h2_grid(n_random, self.h2_divisions)
+        if h2_draw == "auto":
+            n, q = validated.Y.shape[0], validated.X.shape[1] + n_factors
+            cheap = self.grid.shape[0] * q**2 <= 3 * n
+            h2_draw = "collapsed" if backend == "cholesky" or cheap else "conditional"
+        self.h2_draw = h2_draw
         observed = ~np.isnan(validated.Y)
         self.missing_groups = choose_missing_path(observed, missing, int(max_missing_groups))
         group_rows = [g.rows.size for g in self.missing_groups] if self.missing_groups else []
@@ -273,7 +279,7 @@ class Model:
             f"Model(n={s['n']} individuals, p={s['p']} traits, k={s['k']} factors, b={s['b']} fixed, "
             f"b_F={s['b_F']} factor fixed, r={s['r']} levels, h2_divisions={self.h2_divisions}, "
             f"missing={missing:.1%} ({self.missing_description}), random effects={', '.join(self.effect_names)}, "
-            f"grid={self.grid.shape[0]} points, backend={self.backend})"
+            f"grid={self.grid.shape[0]} points, backend={self.backend}, h2_draw={self.h2_draw})"
         )
 
 

@@ -274,9 +274,10 @@ def h2(run, ci_prob: float = 0.9, *, save=None):
 def loadings(run, order="loadings", chain: int | None = None, *, save=None):
     """Heat map of the posterior mean of Lambda (factors x traits), diverging colours centred at 0.
 
-    ``order``: the traits' order, as in ``trait_order`` ("loadings", "genetic", "residual", "none")
-    or a list of all trait names. ``chain``: average one chain only (chains can differ in the labels
-    and signs of the factors, which blurs the mean over chains); default all chains.
+    The mean is over draws aligned by ``run.aligned_loadings()`` (varimax, then factor order and
+    signs matched across draws and chains). ``order``: the traits' order, as in ``trait_order``
+    ("loadings", "genetic", "residual", "none") or a list of all trait names. ``chain``: average
+    one chain only; default all chains.
     """
     _check_run(run, "loadings")
     traits = list(run.model.trait_names)
@@ -287,7 +288,7 @@ def loadings(run, order="loadings", chain: int | None = None, *, save=None):
         n_chains = run.settings["num_chains"]
         if isinstance(chain, bool) or not isinstance(chain, (int, np.integer)) or not 0 <= chain < n_chains:
             raise SlamjaxInputError(f"loadings: chain must be None or an integer in 0..{n_chains - 1}, got {chain!r}")
-        Lambda = run.draws["Lambda"][int(chain)].mean(axis=0)
+        Lambda = run.aligned_loadings().values[int(chain)].mean(axis=0)
     positions = _order(run, order, run.model.effect_names[0], "loadings")
     if isinstance(order, str) and order == "loadings" and chain is not None:
         positions = _cluster(features=Lambda.T)

@@ -15,6 +15,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
+from .alignment import align_loadings
 from ._store import RunStore
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
@@ -384,6 +385,24 @@ class Run:
             ),
         }
         self._datatree = None
+        self._aligned_Lambda = None
+
+    def aligned_loadings(self):
+        """Draws of Lambda (chain, draw, factor, trait), each rotated to its varimax solution and
+        matched in order and sign to their mean (``sj.align_loadings``, on the standardised
+        scale). The sampler draws the factors' rotation, so raw draws of Lambda are comparable
+        only after this; ``posterior_mean("Lambda")`` and ``sj.plot.loadings`` use it."""
+        import xarray as xr
+
+        if self._aligned_Lambda is None:
+            scale = np.asarray(self.model.Y_scale, dtype=float)
+            standardised = self.draws["Lambda"] / scale
+            self._aligned_Lambda = align_loadings(standardised) * scale
+        coords = self.coords
+        return xr.DataArray(
+            self._aligned_Lambda, dims=("chain", "draw", "factor", "trait"),
+            coords={"factor": coords["factor"], "trait": coords["trait"]}, name="Lambda",
+        )
 
     @property
     def coords(self) -> dict[str, list[str]]:
@@ -413,7 +432,7 @@ class Run:
         return self.datatree["posterior"]
 
     def posterior_mean(self, name: str):
-        """Posterior mean of "Lambda", "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
+        """Posterior mean of "Lambda" (of the aligned draws, see ``aligned_loadings``), "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
         "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted latent traits),
         "genetic_correlation" or "residual_correlation" (mean of the per-draw correlations when G and
         R are recorded per draw).
@@ -445,7 +464,8 @@ class Run:
         if name not in self.draws:
             known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
-        mean = self.draws[name].mean(axis=(0, 1))
+        draws = self.aligned_loadings().values if name == "Lambda" else self.draws[name]
+        mean = draws.mean(axis=(0, 1))
         index = [self.coords[d] for d in _DIMS[name]]
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
