@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,7 +180,7 @@ class Model:
                 self.missing_groups, backend, Zs, Ks, self.grid, validated.X, Y_filled, observed
             )
         elif backend == "eigen":
-            self.random_effect, _ = eigen_random_effect(Zs[0], Ks[0], self.grid)
+            self.random_effect = _eigen_backend(Zs[0], Ks[0], self.grid)
             rotate = np.asarray(self.random_effect.Q).T
         else:
             self.random_effect = cholesky_random_effects(Zs, Ks, self.grid)
@@ -342,6 +344,27 @@ def _available_memory() -> int:
     import os
 
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+_EIGEN_CACHE: dict[bytes, object] = {}
+_EIGEN_CACHE_SIZE = 2
+
+
+def _eigen_backend(Z: np.ndarray, K: np.ndarray, grid: np.ndarray):
+    """The eigen backend of (Z, K, grid), reused while the same inputs come again: the models of
+    cross-validation folds (``Model.masked`` on the imputation path) share one decomposition
+    instead of redoing an O(n^3) SVD per fold. Keyed by a digest of the arrays' bytes."""
+    digest = hashlib.blake2b(digest_size=32)
+    for array in (Z, K, grid):
+        array = np.ascontiguousarray(array, dtype=float)
+        digest.update(repr(array.shape).encode())
+        digest.update(array.tobytes())
+    key = digest.digest()
+    if key not in _EIGEN_CACHE:
+        if len(_EIGEN_CACHE) >= _EIGEN_CACHE_SIZE:
+            _EIGEN_CACHE.pop(next(iter(_EIGEN_CACHE)))
+        _EIGEN_CACHE[key] = eigen_random_effect(Z, K, grid)[0]
+    return _EIGEN_CACHE[key]
 
 
 def _check_memory(

@@ -111,3 +111,13 @@ def test_one_column_dataframe_and_a_single_trait_held_out(model):
     everyone = pd.DataFrame({"fold": np.zeros(N)}, index=model.individual_names)
     with pytest.raises(sj.SlamjaxInputError, match=r"\['trait1'\]"):
         sj.cross_validate(model, everyone, ["trait1"], num_warmup=1, num_samples=1)
+
+
+def test_folds_share_the_decomposition_of_K(model):
+    """Masking cells on the imputation path keeps Z and K, so a fold reuses the model's eigen backend."""
+    mask = np.zeros((N, P), dtype=bool)
+    mask[:5, 0] = True
+    fold = model.masked(mask)
+    assert model.missing_groups is None and fold.missing_groups is None
+    assert fold.random_effect is model.random_effect
+    assert np.isnan(np.asarray(fold.inputs.Y)[:5, 0]).all()

@@ -8,9 +8,10 @@ and the three blocks are drawn in one of two orders:
 
 * ``collapsed=False`` (MegaLMM): (beta_j, tau_j) | h2_j, then h2_j | beta_j, tau_j, then U | all;
 * ``collapsed=True``: h2_j marginal over beta_j, tau_j and U, then (beta_j, tau_j) | h2_j, then U | all,
-  i.e. one joint draw of (h2_j, beta_j, tau_j, U_j) given W. It removes the dependence between h2_j
-  and tau_j (V / tau is what the data see) that makes the first order slow, at the cost of one
-  q x q Cholesky per column and grid point and the statistics at every grid point.
+  i.e. one joint draw of (h2_j, beta_j, tau_j, U_j) given W. h2_j no longer waits for tau_j and
+  beta_j to follow it (about twice the effective draws of h2 and G per sweep in
+  ``benchmarks/mixing.py``), at the cost of one q x q Cholesky per column and grid point and of
+  the statistics at every grid point.
 """
 
 from __future__ import annotations
