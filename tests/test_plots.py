@@ -97,7 +97,7 @@ def test_loadings(run, tmp_path):
     low, high = ax.images[0].get_clim()
     assert low == -high  # centred at 0
     fig = sj.plot.loadings(run, order="none", chain=1)
-    np.testing.assert_allclose(np.asarray(fig.axes[0].images[0].get_array()), run.draws["Lambda"][1].mean(axis=0))
+    np.testing.assert_allclose(np.asarray(fig.axes[0].images[0].get_array()), run.aligned_loadings().values[1].mean(axis=0))
 
 
 def test_correlations(run, tmp_path):
