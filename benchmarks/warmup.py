@@ -56,12 +56,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threshold", type=float, default=1.01)
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--warmups", type=int, nargs="+", default=[0, 50, 100, 200, 400])
     args = parser.parse_args()
     ds = sj.datasets.simulate(n=args.n, p=args.p, k=args.k, seed=args.seed)
     print(f"{'variant':>20} {'warm-up':>7} {'max R-hat':>9} {'share < 1.01':>12} {'seconds':>8}")
     needed = {}
-    for name, (model_options, options) in VARIANTS.items():
+    for name in args.variants:
+        model_options, options = VARIANTS[name]
         model = sj.Model(Y=ds.Y, data=ds.data, formula="~ 1 + (1|id)", relmat={"id": ds.relmat["id"]},
                          n_factors=args.factors, **model_options)
         for warmup in args.warmups:
@@ -73,7 +75,7 @@ def main() -> None:
                   flush=True)
             if worst < args.threshold and name not in needed:
                 needed[name] = warmup
-    for name in VARIANTS:
+    for name in args.variants:
         print(f"{name}: warm-up to max R-hat < {args.threshold}: {needed.get(name, f'> {max(args.warmups)}')}")
 
 
