@@ -62,13 +62,14 @@ def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, ".
     """Independent von Mises(mu, kappa) angles, density propto exp(kappa cos(x - mu)), in (mu - pi, mu + pi].
 
     Best & Fisher's (1979) wrapped-Cauchy rejection sampler (acceptance >= 0.66 for every kappa);
-    kappa below 1e-8 gives a uniform angle.
+    kappa below 1e-8 gives a uniform angle, kappa above 1e12 (sd below 1e-6) or NaN gives mu.
     """
     mu = jnp.asarray(mu, jnp.float64)
     kappa = jnp.broadcast_to(jnp.asarray(kappa, jnp.float64), mu.shape)
     shape = mu.shape
     tiny = kappa < 1e-8
-    k = jnp.where(tiny, 1.0, kappa)
+    huge = ~(kappa < 1e12)  # also NaN: the point mass at mu (the loop would not end otherwise)
+    k = jnp.where(tiny | huge, 1.0, kappa)
     t = 1.0 + jnp.sqrt(1.0 + 4.0 * k**2)
     rho = (t - jnp.sqrt(2.0 * t)) / (2.0 * k)
     r = (1.0 + rho**2) / (2.0 * rho)
@@ -86,6 +87,7 @@ def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, ".
     f = rejection_sample(key_loop, propose, jnp.zeros(shape), jnp.zeros(shape, bool))
     sign = jnp.where(jax.random.bernoulli(key_sign, 0.5, shape), 1.0, -1.0)
     angle = mu + sign * jnp.arccos(f)
+    angle = jnp.where(huge, mu, angle)
     return jnp.where(tiny, mu + jnp.pi * (2.0 * jax.random.uniform(key_uniform, shape, jnp.float64) - 1.0), angle)
 
 

@@ -44,3 +44,11 @@ def test_von_mises_matches_scipy(kappa):
     assert np.all(np.isfinite(x)) and np.all(np.abs(x - mu) <= np.pi + 1e-12)
     reference = scipy.stats.uniform(-np.pi, 2 * np.pi) if kappa == 0 else scipy.stats.vonmises(kappa)
     assert scipy.stats.kstest(x - mu, reference.cdf).pvalue > 1e-4
+
+
+@pytest.mark.parametrize("kappa", [1e13, 1e20, np.inf, np.nan])
+def test_von_mises_point_mass_for_huge_or_undefined_concentration(kappa):
+    """Best-Fisher's r rounds to 1 for kappa beyond ~1e16 and no proposal is ever accepted: such
+    (and NaN) concentrations give mu, whose sd (< 1e-6) is below any use of the angle."""
+    x = np.asarray(jax.jit(von_mises)(jax.random.key(6), jnp.full((1000,), 0.3), jnp.asarray(kappa)))
+    np.testing.assert_array_equal(x, 0.3)

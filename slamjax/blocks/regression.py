@@ -25,7 +25,17 @@ from .._linalg import cholesky, cholesky_ok, solve_lower, solve_lower_transpose
 from .._random import normal
 from ..priors._base import gamma_draw
 
-__all__ = ["sample_regression"]
+__all__ = ["coefficient_posterior", "sample_regression"]
+
+
+def coefficient_posterior(
+    gram: Float[Array, "c q q"], Wy: Float[Array, "c q"], yy: Float[Array, " c"], prior_precision: Float[Array, "q c"]
+) -> tuple[Float[Array, "c q q"], Float[Array, "c q"], Float[Array, " c"]]:
+    """chol(C_j), chol(C_j)^-1 W'V^-1 y_j and the residual sum of squares
+    y_j'V^-1 y_j - y_j'V^-1 W C_j^-1 W'V^-1 y_j of every column, with C_j = W'V^-1 W + D_j."""
+    chol = cholesky(gram + jax.vmap(jnp.diag)(prior_precision.T))
+    whitened = solve_lower(chol, Wy)
+    return chol, whitened, jnp.maximum(yy - jnp.sum(whitened**2, axis=-1), 0.0)
 
 
 def sample_regression(
@@ -47,9 +57,7 @@ def sample_regression(
         tau = gamma_draw(key_tau, shape, tau_rate + 0.5 * yy)
         return jnp.zeros((0, c)), tau, jnp.array(True)
 
-    chol = cholesky(gram + jax.vmap(jnp.diag)(prior_precision.T))
-    whitened = solve_lower(chol, Wy)
-    sum_of_squares = jnp.maximum(yy - jnp.sum(whitened**2, axis=-1), 0.0)
+    chol, whitened, sum_of_squares = coefficient_posterior(gram, Wy, yy, prior_precision)
     tau = gamma_draw(key_tau, shape, tau_rate + 0.5 * sum_of_squares)
     noise = normal(key_beta, (c, q)) / jnp.sqrt(tau)[:, None]
     beta = solve_lower_transpose(chol, whitened + noise)

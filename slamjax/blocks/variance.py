@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._linalg import cholesky, solve_lower
+from .regression import coefficient_posterior
 
 __all__ = ["collapsed_h2_log_likelihood", "sample_h2_index"]
 
@@ -54,18 +54,16 @@ def collapsed_h2_log_likelihood(
     """
     shape = tau_shape + 0.5 * (n - n_flat)
     q = gram.shape[-1]
+    G, c = yy.shape
 
     def at_grid_point(args):
         gram_g, Wy_g, yy_g, log_det_g = args
         if q == 0:
             return -0.5 * log_det_g - shape * jnp.log(tau_rate + 0.5 * yy_g)
-        chol = cholesky(gram_g[None] + jax.vmap(jnp.diag)(prior_precision.T))  # (c, q, q)
-        whitened = solve_lower(chol, Wy_g)
-        sum_of_squares = jnp.maximum(yy_g - jnp.sum(whitened**2, axis=-1), 0.0)
+        chol, _, sum_of_squares = coefficient_posterior(jnp.broadcast_to(gram_g, (c, q, q)), Wy_g, yy_g, prior_precision)
         log_det_C = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
         return -0.5 * log_det_g - 0.5 * log_det_C - shape * jnp.log(tau_rate + 0.5 * sum_of_squares)
 
-    G, c = yy.shape
     args = (gram, Wy, yy, log_det_V)
     if G * c * q * q * 8 <= _BATCH_BYTES:
         return jax.vmap(at_grid_point)(args).T
