@@ -15,8 +15,8 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
-from .alignment import align_loadings
 from ._store import RunStore
+from .alignment import align_loadings
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
 from .sampler import BLOCK_NAMES, run_draws, run_warmup
@@ -173,6 +173,14 @@ def _reorder_all(states, chain_keys, t):
     return jax.vmap(reorder)(keys, states)
 
 
+def _named_dims(m: Model, names) -> dict[str, list[str]]:
+    """Named dims (after chain and draw) of the recorded quantities among ``names``; user functions
+    have none (they get ``name_i``)."""
+    several = len(m.effect_names) > 1
+    return {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
+            for name in names if name in _DIMS}
+
+
 def _coords(m: Model) -> dict[str, list[str]]:
     """Labels of the named dims of recorded draws."""
     return {
@@ -222,11 +230,8 @@ class _Sampler:
         if self.store is None:
             return
         if draws is not None:
-            several = len(self.model.effect_names) > 1
-            dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
-                    for name in draws if name in _DIMS}
-            self.store.append_draws(draws, first=not self.store.draws_path.exists(), dims=dims,
-                                    coords=_coords(self.model))
+            self.store.append_draws(draws, first=not self.store.draws_path.exists(),
+                                    dims=_named_dims(self.model, draws), coords=_coords(self.model))
         meta = dict(settings=self.settings, version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
                     complete=self.complete)
         self.store.write_checkpoint(self.checkpoint(), meta)
@@ -414,11 +419,7 @@ class Run:
         values (``record_genetic_values``) are left out: see ``predict(draws=True)``."""
         if self._datatree is None:
             draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
-            several = len(self.model.effect_names) > 1
-            dims = {
-                name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
-                for name in draws if name in _DIMS
-            }
+            dims = _named_dims(self.model, draws)
             used = {d for name in dims for d in dims[name]}
             coords = {d: c for d, c in self.coords.items() if d in used}
             import arviz as az
@@ -432,10 +433,10 @@ class Run:
         return self.datatree["posterior"]
 
     def posterior_mean(self, name: str):
-        """Posterior mean of "Lambda" (of the aligned draws, see ``aligned_loadings``), "B", "B_F", "G", "R", "P", "h2", "resid_h2", "F_h2",
-        "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted latent traits),
-        "genetic_correlation" or "residual_correlation" (mean of the per-draw correlations when G and
-        R are recorded per draw).
+        """Posterior mean of "Lambda" (of the aligned draws, see ``aligned_loadings``), "B", "B_F",
+        "G", "R", "P", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "U" (genetic values of the levels
+        of K), "Eta_mean" (fitted latent traits), "genetic_correlation" or "residual_correlation"
+        (mean of the per-draw correlations when G and R are recorded per draw).
 
         With several random effects, "G" and "U" are dicts keyed by the grouping variable and
         "h2" (variance proportions) is a DataFrame traits x grouping variables.

@@ -35,20 +35,20 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     b = data.X.shape[1]
     n, p = state.Eta.shape
 
+    Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
+    B_F_precision = data.B_F_prior.precision(state.B_F_prior)
+
     # 0: the factors' rotation, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
     if data.rotate_factors:  # the rotated B_F and Lambda are redrawn in steps 1-6 before any use
         F, _, _ = sample_factor_rotation(
             keys[7], re, F, data.X_F, state.B_F, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            data.B_F_prior.precision(state.B_F_prior), data.Lambda_prior.precision(state.Lambda_prior),
-            state.tot_Eta_prec,
+            B_F_precision, Lambda_precision, state.tot_Eta_prec,
         )
 
     # 1-3: traits. h2, (B, Lambda, tau) and U_R (blocks/columns.py).
     groups = data.groups
-    prior_precision = jnp.concatenate(
-        [B_precision(data, state.B_prior, p), data.Lambda_prior.precision(state.Lambda_prior)], axis=0
-    )
+    prior_precision = jnp.concatenate([B_precision(data, state.B_prior, p), Lambda_precision], axis=0)
     if groups is None:
         W = jnp.concatenate([data.X, F], axis=1)
         coef, tau, h2_index, U_R, trait_ok = sample_columns(
@@ -65,7 +65,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
     # 4-6: factors, the same three blocks on (F, X_F).
     B_F, tau_F, F_h2_index, U_F, factor_ok = sample_columns(
-        keys[1], re, F, data.X_F, state.F_h2_index, data.B_F_prior.precision(state.B_F_prior),
+        keys[1], re, F, data.X_F, state.F_h2_index, B_F_precision,
         data.F_tau_shape, data.F_tau_rate, n, 0, data.factor_log_prior, data.collapsed_h2,
     )
     F_fixed = data.X_F @ B_F

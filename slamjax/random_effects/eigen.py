@@ -93,10 +93,8 @@ class EigenRandomEffect(eqx.Module):
 
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
-        variances = self.variances()
-        log_det = jnp.sum(jnp.log(variances), axis=0)
-        quadratic = (resid**2).T @ (1.0 / variances)
-        return -0.5 * log_det[None, :] - 0.5 * tau[:, None] * quadratic
+        quadratic = (resid**2).T @ (1.0 / self.variances())
+        return -0.5 * self.log_det_V[None, :] - 0.5 * tau[:, None] * quadratic
 
     def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "r c"]:
         """Prior sd of the rotated effects b (isotropic: b ~ N(0, h2 / tau I))."""
