@@ -13,12 +13,13 @@ from .blocks.trait_groups import MissingGroups
 from .priors._base import CoefficientPrior
 from .random_effects.cholesky import CholeskyRandomEffects
 from .random_effects.eigen import EigenRandomEffect
+from .random_effects.woodbury import WoodburyRandomEffects
 
 __all__ = ["SamplerData"]
 
 
 class SamplerData(eqx.Module):
-    re: EigenRandomEffect | CholeskyRandomEffects
+    re: EigenRandomEffect | CholeskyRandomEffects | WoodburyRandomEffects
     X: Float[Array, "n b"]  # rotated; column 0 is the intercept
     X_F: Float[Array, "n bF"]  # rotated
     Eta_complete: Float[Array, "n p"]  # rotated data; the latent traits when nothing is missing

@@ -17,6 +17,7 @@ from .missing import build_missing_groups, choose_missing_path
 from .priors._priors import Priors
 from .random_effects.cholesky import cholesky_random_effects, memory_estimate
 from .random_effects.eigen import eigen_random_effect
+from .random_effects.woodbury import first_effect, grid_pairs, woodbury_memory_estimate, woodbury_random_effects
 
 __all__ = ["Model"]
 
@@ -49,7 +50,12 @@ class Model:
         priors: ``sj.Priors``; defaults follow MegaLMM.
         scale_Y: standardise each trait (observed mean 0, sd 1) for sampling; results are
             reported on the original scale.
-        backend: "eigen" (one random effect), "cholesky" (any number) or "auto".
+        backend: "eigen" (one random effect), "cholesky" (any number), "woodbury" (two or more:
+            the random effect with the most levels diagonalised, the others a low-rank update;
+            fast when those others have few levels in all, as cage and litter beside an animal
+            effect) or "auto": eigen for one random effect, else the cheaper of cholesky and
+            woodbury per sweep (G n^2 against P n S' + G S'^2 for S' levels outside the largest
+            effect and P distinct pairs of the largest effect's and the residual's share).
         missing: how missing cells are handled. "impute" draws every missing cell each iteration;
             "groups" fits traits that share an observation pattern on their observed rows only
             (``sj.missing``; merged to at most ``max_missing_groups`` groups, which imputes the
@@ -130,15 +136,25 @@ class Model:
             Zs, Ks = [t.Z for t in terms], [t.K for t in terms]
         self.Zs, self.Ks = Zs, Ks
         n_random = len(Zs)
-        if backend == "auto":
-            backend = "eigen" if n_random == 1 else "cholesky"
-        if backend not in ("eigen", "cholesky"):
-            raise SlamjaxInputError(f"backend: must be 'auto', 'eigen' or 'cholesky', got {backend!r}")
+        if backend not in ("auto", "eigen", "cholesky", "woodbury"):
+            raise SlamjaxInputError(
+                f"backend: must be 'auto', 'eigen', 'cholesky' or 'woodbury', got {backend!r}"
+            )
         if backend == "eigen" and n_random > 1:
             raise SlamjaxInputError(
                 f"backend: 'eigen' handles one random effect, this model has {n_random} "
-                f"({', '.join(self.effect_names)}); use backend='cholesky' (or 'auto')"
+                f"({', '.join(self.effect_names)}); use backend='cholesky', 'woodbury' (or 'auto')"
             )
+        if backend == "woodbury" and n_random == 1:
+            raise SlamjaxInputError("backend: 'woodbury' needs two or more random effects; use 'eigen' (or 'auto')")
+        self.grid = h2_grid(n_random, self.h2_divisions)
+        if backend == "auto":
+            if n_random == 1:
+                backend = "eigen"
+            elif missing == "groups":
+                backend = "cholesky"
+            else:
+                backend = _cheaper_backend(validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid)
         self.backend = backend
         if missing not in ("auto", "groups", "impute"):
             raise SlamjaxInputError(f"missing: must be 'auto', 'groups' or 'impute', got {missing!r}")
@@ -150,17 +166,25 @@ class Model:
             max_missing_groups < 1
         ):
             raise SlamjaxInputError(f"max_missing_groups: must be a positive integer, got {max_missing_groups!r}")
-        self.grid = h2_grid(n_random, self.h2_divisions)
+        if backend == "woodbury" and missing == "groups":
+            raise SlamjaxInputError(
+                "missing: 'groups' is not available with the woodbury backend; use missing='impute' "
+                "(or 'auto'), or backend='cholesky'"
+            )
         if h2_draw == "auto":
             n, q = validated.Y.shape[0], validated.X.shape[1] + n_factors
             cheap = self.grid.shape[0] * q**2 <= 3 * n
-            h2_draw = "collapsed" if backend == "cholesky" or cheap else "conditional"
+            h2_draw = "collapsed" if backend != "eigen" or cheap else "conditional"
         self.h2_draw = h2_draw
         observed = ~np.isnan(validated.Y)
-        self.missing_groups = choose_missing_path(observed, missing, int(max_missing_groups))
+        self.missing_groups = choose_missing_path(
+            observed, "impute" if backend == "woodbury" else missing, int(max_missing_groups)
+        )
         group_rows = [g.rows.size for g in self.missing_groups] if self.missing_groups else []
-        _check_memory(backend, validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid.shape[0],
-                      validated.Y.shape[1] + n_factors, group_rows)
+        sizes = tuple(Z.shape[1] for Z in Zs)
+        n_pairs = grid_pairs(self.grid, first_effect(sizes))[0].shape[0] if backend == "woodbury" else 0
+        _check_memory(backend, validated.Y.shape[0], sizes, self.grid.shape[0],
+                      validated.Y.shape[1] + n_factors, group_rows, n_pairs)
         trait_log_prior = h2_log_prior(self.grid, priors.h2)
         factor_log_prior = h2_log_prior(self.grid, priors.F_h2)
 
@@ -181,6 +205,9 @@ class Model:
             )
         elif backend == "eigen":
             self.random_effect = _eigen_backend(Zs[0], Ks[0], self.grid)
+            rotate = np.asarray(self.random_effect.Q).T
+        elif backend == "woodbury":
+            self.random_effect = woodbury_random_effects(Zs, Ks, self.grid)
             rotate = np.asarray(self.random_effect.Q).T
         else:
             self.random_effect = cholesky_random_effects(Zs, Ks, self.grid)
@@ -367,8 +394,18 @@ def _eigen_backend(Z: np.ndarray, K: np.ndarray, grid: np.ndarray):
     return _EIGEN_CACHE[key]
 
 
+def _cheaper_backend(n: int, sizes: tuple[int, ...], grid: np.ndarray) -> str:
+    """cholesky or woodbury, whichever whitens a column at every grid point with fewer operations."""
+    n_grid = grid.shape[0]
+    S_rest = sum(sizes) - max(sizes)
+    n_pairs = grid_pairs(grid, first_effect(sizes))[0].shape[0]
+    woodbury = n_pairs * n * S_rest + n_grid * S_rest**2
+    return "woodbury" if woodbury < 0.5 * n_grid * n * n else "cholesky"
+
+
 def _check_memory(
-    backend: str, n: int, sizes: tuple[int, ...], n_grid: int, n_columns: int, group_rows: list[int] = ()
+    backend: str, n: int, sizes: tuple[int, ...], n_grid: int, n_columns: int, group_rows: list[int] = (),
+    n_pairs: int = 0,
 ) -> None:
     """Refuses, before allocating, a model whose fixed decompositions would not fit in memory.
 
@@ -376,13 +413,15 @@ def _check_memory(
     """
     if backend == "eigen":
         needed = 8 * (1 + len(group_rows)) * (max([n, *group_rows]) ** 2 + sizes[0] ** 2)
+    elif backend == "woodbury":
+        needed = woodbury_memory_estimate(n, sizes, n_grid, n_pairs, n_columns)
     else:  # groups are padded to the largest one
         needed = (1 + len(group_rows)) * memory_estimate(max([n, *group_rows]), sizes, n_grid, n_columns)
     available = _available_memory()
     if needed > 0.6 * available:
         raise SlamjaxInputError(
             f"memory: the {backend} backend needs about {needed / 2**30:.1f} GiB for its decompositions "
-            f"({n_grid} grid points x n (n + p) numbers, n={n}, p={n_columns}) but the device has "
+            f"({n_grid} grid points, n={n}, levels={sizes}, p={n_columns}) but the device has "
             f"{available / 2**30:.1f} GiB; use fewer h2_divisions (the grid has C(d - 1 + R, R) points), "
             "fewer random effects, or a GPU with more memory"
         )

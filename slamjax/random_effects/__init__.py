@@ -16,3 +16,5 @@ from .cholesky import (
 )
 from .eigen import EigenRandomEffect as EigenRandomEffect
 from .eigen import eigen_random_effect as eigen_random_effect
+from .woodbury import WoodburyRandomEffects as WoodburyRandomEffects
+from .woodbury import woodbury_random_effects as woodbury_random_effects
