@@ -60,7 +60,7 @@ def covariance(model: sj.Model, h2: float) -> np.ndarray:
 
 
 def Q(model: sj.Model) -> np.ndarray:
-    """The rotation into the backend's coordinates (identity for the cholesky backend)."""
+    """The rotation into the backend's coordinates (identity for the cholesky backend; Q for eigen and woodbury)."""
     if model.backend == "cholesky":
         return np.eye(model.shapes["n"])
     return np.asarray(model.random_effect.Q)

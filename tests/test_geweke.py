@@ -19,7 +19,7 @@ from jax import lax
 from slamjax.sampler import sweep
 from slamjax.state import sample_latent_traits, sample_prior_state
 
-from _models import tiny_model
+from _models import three_effect_model, tiny_model
 from _stats import Z_BOUND, batch_means_se
 
 N_PRIOR = 40_000
@@ -77,17 +77,23 @@ def _with_data(data, state):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "fraction_missing, missing, megalmm_sweep",
-    [(0.0, "impute", False), (0.0, "impute", True), (0.2, "impute", False), (0.3, "groups", False)],
-    ids=["complete", "megalmm-sweep", "imputed", "groups"],
+    "fraction_missing, missing, megalmm_sweep, backend",
+    [(0.0, "impute", False, "eigen"), (0.0, "impute", True, "eigen"), (0.2, "impute", False, "eigen"),
+     (0.3, "groups", False, "eigen"), (0.2, "impute", False, "woodbury")],
+    ids=["complete", "megalmm-sweep", "imputed", "groups", "woodbury"],
 )
-def test_geweke(fraction_missing, missing, megalmm_sweep):
+def test_geweke(fraction_missing, missing, megalmm_sweep, backend):
     """The "groups" variant has 3 missing-data groups for 4 traits, so one merged group also imputes.
-    The "megalmm-sweep" variant draws h2 given beta and tau and does not rotate the factors."""
-    model = tiny_model(
-        n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing, missing=missing, max_missing_groups=3,
-        h2_draw="conditional" if megalmm_sweep else "collapsed", rotate_factors=not megalmm_sweep,
-    )
+    The "megalmm-sweep" variant draws h2 given beta and tau and does not rotate the factors. The
+    "woodbury" variant has three random effects (animal with K, cage, litter) and missing cells."""
+    if backend == "woodbury":
+        model = three_effect_model(n=30, p=4, k=2, h2_divisions=4, fraction_missing=fraction_missing)
+    else:
+        model = tiny_model(
+            n=30, p=4, k=2, intercept_precision=0.5, fraction_missing=fraction_missing, missing=missing,
+            max_missing_groups=3, h2_draw="conditional" if megalmm_sweep else "collapsed",
+            rotate_factors=not megalmm_sweep,
+        )
     data = model.data
     assert data.has_missing == (fraction_missing > 0)
     if missing == "groups":

@@ -171,7 +171,7 @@ def test_several_effects_pick_one():
     K = pd.DataFrame(M @ M.T / (2 * n) + 0.1 * np.eye(n), index=ids, columns=ids)
     Y = pd.DataFrame(rng.normal(size=(n, p)), index=ids, columns=["a", "b", "c"])
     model = sj.Model(Y=Y, data=data, formula="~ 1 + (1|id) + (1|cage)", relmat={"id": K}, n_factors=1,
-                     h2_divisions=3)
+                     h2_divisions=3, backend="cholesky")
     S = n + cages
     level_draws = rng.normal(size=(2, 5, S, p))  # standardised scale, stacked [id; cage]
     L = np.asarray(model.random_effect.L_blocks)

@@ -1,4 +1,4 @@
-"""Several random effects (the cholesky backend): the h2 simplex grid and its prior, closed-form
+"""Several random effects (the cholesky and woodbury backends): the h2 simplex grid and its prior, closed-form
 checks of the new conditionals, and agreement with the eigen backend for one random effect."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import scipy.special
 
 import slamjax as sj
 
-from _models import random_design
+from _models import Q, random_design
 from _stats import Z_BOUND, z_mean, z_variance_normal
 
 
@@ -30,7 +30,7 @@ def test_grid_size_and_prior_weights(R, d):
         np.testing.assert_allclose(np.exp(h2_log_prior(grid, prior)).sum(), 1.0)
 
 
-def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4):
+def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4, backend="cholesky"):
     rng = np.random.default_rng(seed)
     ids = [f"i{i}" for i in range(n)]
     data = pd.DataFrame({"id": ids, "cage": [f"c{i % groups}" for i in range(n)]}, index=ids)
@@ -38,21 +38,22 @@ def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4):
     Y = pd.DataFrame(rng.normal(size=(n, p)), index=ids, columns=[f"y{j}" for j in range(p)])
     model = sj.Model(
         Y=Y, data=data, formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(K, index=ids, columns=ids)},
-        n_factors=1, h2_divisions=h2_divisions, scale_Y=False,
+        n_factors=1, h2_divisions=h2_divisions, scale_Y=False, backend=backend,
     )
     return model
 
 
-def test_two_effects_h2_probabilities_match_enumeration():
-    model = two_effect_model()
-    assert model.backend == "cholesky" and model.effect_names == ["id", "cage"]
+@pytest.mark.parametrize("backend", ["cholesky", "woodbury"])
+def test_two_effects_h2_probabilities_match_enumeration(backend):
+    model = two_effect_model(backend=backend)
+    assert model.backend == backend and model.effect_names == ["id", "cage"]
     data = model.data
     (Z1, Z2), (K1, K2) = model.Zs, model.Ks
     rng = np.random.default_rng(1)
     n = Z1.shape[0]
     resid = rng.normal(size=(n, 3))
     tau = np.array([0.7, 1.0, 1.6])
-    got = np.asarray(data.re.h2_log_likelihood(jnp.asarray(resid), jnp.asarray(tau)))
+    got = np.asarray(data.re.h2_log_likelihood(jnp.asarray(Q(model).T @ resid), jnp.asarray(tau)))
     got = got - scipy.special.logsumexp(got, axis=1, keepdims=True)
     for j in range(3):
         expected = []
@@ -63,9 +64,10 @@ def test_two_effects_h2_probabilities_match_enumeration():
         np.testing.assert_allclose(got[j], expected, atol=1e-9)
 
 
-def test_two_effects_random_effect_draws():
+@pytest.mark.parametrize("backend", ["cholesky", "woodbury"])
+def test_two_effects_random_effect_draws(backend):
     """[U_1; U_2] | e ~ N(P^-1 tau Z'e / (1 - h1 - h2), P^-1), P = tau (Z'Z/(1-h1-h2) + diag(K1^-1/h1, K2^-1/h2))."""
-    model = two_effect_model()
+    model = two_effect_model(backend=backend)
     re = model.random_effect
     (Z1, Z2), (K1, K2) = model.Zs, model.Ks
     grid = np.asarray(model.data.h2_grid)
@@ -73,7 +75,8 @@ def test_two_effects_random_effect_draws():
     tau = np.array([1.3, 0.8])
     rng = np.random.default_rng(2)
     resid = rng.normal(size=(Z1.shape[0], 2))
-    draw = jax.jit(jax.vmap(lambda key: re.to_levels(re.sample_effects(key, jnp.asarray(resid), jnp.asarray(rows), jnp.asarray(tau)))))
+    rotated = jnp.asarray(Q(model).T @ resid)
+    draw = jax.jit(jax.vmap(lambda key: re.to_levels(re.sample_effects(key, rotated, jnp.asarray(rows), jnp.asarray(tau)))))
     U = np.asarray(draw(jax.random.split(jax.random.key(3), 4000)))
     Z = np.hstack([Z1, Z2])
     r1 = Z1.shape[1]
@@ -164,7 +167,7 @@ def test_per_column_products_agree_on_both_paths(monkeypatch):
 def test_eigen_and_cholesky_agree_for_one_random_effect():
     """Same data, one random effect: identical h2 grid probabilities and regression statistics
     for a fixed state (in each backend's own coordinates), to 1e-8."""
-    from _models import Q, prior_state, tiny_model
+    from _models import prior_state, tiny_model
 
     eigen, chol = tiny_model(r=12, backend="eigen"), tiny_model(r=12, backend="cholesky")
     state = prior_state(eigen)
