@@ -36,6 +36,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import NumericalError
 from .._random import normal
+from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, residual_proportion
 from .cholesky import _apply_per_column
 from .eigen import covariance_root
 
@@ -132,14 +133,13 @@ class WoodburyRandomEffects(eqx.Module):
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         low = self._low_rank_terms(self.inverse_D[:, :, None] * resid[None])
         quad = (self.inverse_D @ resid**2)[self.pair_of_grid] - jnp.sum(low**2, axis=1)  # (G, c)
-        return -0.5 * self.log_det_V[None, :] - 0.5 * tau[:, None] * quad.T
+        return log_likelihood_on_grid(self.log_det_V, quad, tau)
 
     def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
-        h2 = self.h2_grid[h2_index][:, self.block_of_column]  # (c, S)
-        return jnp.sqrt(h2 / tau[:, None]).T
+        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
 
     def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return 1.0 - jnp.sum(self.h2_grid[h2_index], axis=-1)
+        return residual_proportion(self.h2_grid, h2_index)
 
     def _sigma_times(self, b: Float[Array, "rf c"]) -> Float[Array, "n c"]:
         m = min(self.n, self.r_first)
