@@ -61,7 +61,8 @@ class Model:
             (``sj.missing``; merged to at most ``max_missing_groups`` groups, which imputes the
             few cells the merge adds); "auto" takes groups when at least 5 % of the cells are
             missing, the groups leave at most half of the missing cells imputed and their padded
-            decompositions cost at most 4 times the plain path's.
+            decompositions cost at most 4 times the plain path's. The woodbury backend imputes
+            ("groups" needs backend="cholesky").
         max_missing_groups: the most groups "groups"/"auto" may form (each has its own
             decomposition: memory and set-up time grow with it).
         h2_draw: "collapsed" draws each column's h2 marginal over its coefficients and total
