@@ -68,15 +68,16 @@ def Q(model: sj.Model) -> np.ndarray:
 
 def three_effect_model(
     n=30, p=4, k=2, seed=0, h2_divisions=4, backend="woodbury", fraction_missing=0.0, cages=6, litters=3,
-    h2_draw="collapsed", intercept_precision=0.5,
+    h2_draw="collapsed", intercept_precision=0.5, ancestors=0, animal_last=False,
 ) -> sj.Model:
-    """An animal effect with a relationship matrix (r = n) plus iid cage and litter effects, an
-    intercept and one covariate: the design the woodbury backend is for."""
+    """An animal effect with a relationship matrix (r = n + ``ancestors`` levels) plus iid cage and
+    litter effects, an intercept and one covariate: the design the woodbury backend is for."""
     import pandas as pd
 
     rng = np.random.default_rng(seed)
     ids = [f"i{i}" for i in range(n)]
-    _, K = random_design(n, n, seed)
+    levels = ids + [f"a{i}" for i in range(ancestors)]
+    _, K = random_design(n + ancestors, n + ancestors, seed)
     data = pd.DataFrame(
         {"id": ids, "cage": [f"c{i % cages}" for i in range(n)], "litter": [f"l{(i // 2) % litters}" for i in range(n)],
          "x": rng.normal(size=n)},
@@ -89,7 +90,8 @@ def three_effect_model(
         Y[1] = rng.normal(size=p)
     return sj.Model(
         Y=pd.DataFrame(Y, index=ids, columns=[f"y{j}" for j in range(p)]), data=data,
-        formula="~ x + (1|id) + (1|cage) + (1|litter)", relmat={"id": pd.DataFrame(K, index=ids, columns=ids)},
+        formula="~ x + (1|cage) + (1|litter) + (1|id)" if animal_last else "~ x + (1|id) + (1|cage) + (1|litter)",
+        relmat={"id": pd.DataFrame(K, index=levels, columns=levels)},
         n_factors=k, h2_divisions=h2_divisions, scale_Y=False, backend=backend, missing="impute",
         h2_draw=h2_draw, priors=sj.Priors(intercept_precision=intercept_precision),
     )

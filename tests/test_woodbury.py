@@ -30,10 +30,17 @@ def test_grid_points_share_pairs():
     np.testing.assert_allclose(pairs[pair_of_grid, 1], 1.0 - grid.sum(axis=1))
 
 
-def test_same_statistics_as_cholesky(backends):
-    """Every quantity the sweep takes from a backend, to 1e-8, in each backend's own coordinates."""
-    woodbury, chol = backends
-    assert woodbury.random_effect.sizes == chol.random_effect.sizes == (30, 6, 3)
+@pytest.mark.parametrize("variant", ["animal first", "animal last, with ancestors"])
+def test_same_statistics_as_cholesky(backends, variant):
+    """Every quantity the sweep takes from a backend, to 1e-8, in each backend's own coordinates;
+    also with the diagonalised effect last in the formula and more levels than rows (a pedigree
+    with ancestors that have no records)."""
+    if variant == "animal first":
+        woodbury, chol = backends
+        assert woodbury.random_effect.sizes == chol.random_effect.sizes == (30, 6, 3)
+    else:
+        woodbury, chol = (three_effect_model(backend=b, ancestors=5, animal_last=True) for b in ("woodbury", "cholesky"))
+        assert woodbury.random_effect.sizes == (6, 3, 35) and woodbury.random_effect.first == 2
     Q = np.asarray(woodbury.random_effect.Q)
     rng = np.random.default_rng(3)
     n, G = 30, woodbury.grid.shape[0]
@@ -61,10 +68,14 @@ def test_same_statistics_as_cholesky(backends):
     np.testing.assert_allclose(Q @ np.asarray(wre.effect_on_rows(a)), on_rows, atol=1e-10)
 
 
-def test_effect_draws_match_the_closed_form(backends):
+@pytest.mark.parametrize("variant", ["animal first", "animal last, with ancestors"])
+def test_effect_draws_match_the_closed_form(backends, variant):
     """[U_1; U_2; U_3] | e ~ N(P^-1 tau Z'e / h_e, P^-1), P = tau (Z'Z / h_e + diag(K_m^-1 / h_m)),
-    at a grid point with every effect present and one with the cage effect at 0 (drawn exactly 0)."""
-    model = backends[0]
+    at a grid point with every effect present and one with the second effect at 0 (drawn exactly 0)."""
+    if variant == "animal first":
+        model = backends[0]
+    else:
+        model = three_effect_model(backend="woodbury", ancestors=5, animal_last=True)
     re = model.data.re
     grid = model.grid
     rows = [int(np.flatnonzero(np.isclose(grid, [0.25, 0.25, 0.25]).all(1))[0]),
