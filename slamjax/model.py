@@ -155,7 +155,9 @@ class Model:
             elif missing == "groups":
                 backend = "cholesky"
             else:
-                backend = _cheaper_backend(validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid)
+                backend = _cheaper_backend(
+                    validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid, validated.Y.shape[1] + n_factors
+                )
         self.backend = backend
         if missing not in ("auto", "groups", "impute"):
             raise SlamjaxInputError(f"missing: must be 'auto', 'groups' or 'impute', got {missing!r}")
@@ -395,13 +397,18 @@ def _eigen_backend(Z: np.ndarray, K: np.ndarray, grid: np.ndarray):
     return _EIGEN_CACHE[key]
 
 
-def _cheaper_backend(n: int, sizes: tuple[int, ...], grid: np.ndarray) -> str:
-    """cholesky or woodbury, whichever whitens a column at every grid point with fewer operations."""
+def _cheaper_backend(n: int, sizes: tuple[int, ...], grid: np.ndarray, n_columns: int = 0) -> str:
+    """cholesky or woodbury, whichever whitens a column at every grid point with fewer operations;
+    woodbury also when cholesky's decompositions would not fit in memory and woodbury's are smaller."""
     n_grid = grid.shape[0]
     S_rest = sum(sizes) - max(sizes)
     n_pairs = grid_pairs(grid, first_effect(sizes))[0].shape[0]
     woodbury = n_pairs * n * S_rest + n_grid * S_rest**2
-    return "woodbury" if woodbury < 0.5 * n_grid * n * n else "cholesky"
+    if woodbury < 0.5 * n_grid * n * n:
+        return "woodbury"
+    cholesky_bytes = memory_estimate(n, sizes, n_grid, n_columns)
+    smaller = woodbury_memory_estimate(n, sizes, n_grid, n_pairs, n_columns) < cholesky_bytes
+    return "woodbury" if smaller and cholesky_bytes > 0.6 * _available_memory() else "cholesky"
 
 
 def _check_memory(
@@ -424,5 +431,6 @@ def _check_memory(
             f"memory: the {backend} backend needs about {needed / 2**30:.1f} GiB for its decompositions "
             f"({n_grid} grid points, n={n}, levels={sizes}, p={n_columns}) but the device has "
             f"{available / 2**30:.1f} GiB; use fewer h2_divisions (the grid has C(d - 1 + R, R) points), "
-            "fewer random effects, or a GPU with more memory"
+            "fewer random effects, backend='woodbury' when the effects other than the largest have few "
+            "levels, or a GPU with more memory"
         )
