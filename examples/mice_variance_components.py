@@ -22,6 +22,7 @@ import argparse
 import warnings
 
 import jax
+import pandas as pd
 
 jax.config.update("jax_enable_x64", True)
 
@@ -36,7 +37,12 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--divisions", type=int, default=10)
     parser.add_argument("--store", default=None, help="directory for draws and checkpoints (resumable)")
+    parser.add_argument("--report", default=None, metavar="STORE",
+                        help="print the report of a finished run kept in STORE instead of sampling")
     args = parser.parse_args()
+    if args.report:
+        report(sj.open_run(args.report))
+        return
     ds = sj.datasets.load_mice(markers=False)
     model = sj.Model(
         Y=ds.Y, data=ds.data, formula="~ GENDER + season + (1|mouse) + (1|cage) + (1|Litter)",
@@ -46,6 +52,12 @@ def main() -> None:
     run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, thin=args.thin,
                     num_chains=args.chains, seed=0, store=args.store)
     print(f"sampling took {run.elapsed:.0f} s")
+    report(run)
+
+
+def report(run: sj.Run) -> None:
+    """Posterior means and 90 % intervals of every trait's variance shares, with convergence checks."""
+    effects = run.model.effect_names
     proportions = run.posterior_mean("h2")  # traits x (mouse, cage, Litter)
     proportions["residual"] = 1.0 - proportions.sum(axis=1)
     print("Posterior mean proportion of each trait's variance:")
@@ -53,8 +65,14 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = run.summary(var_names=["h2"])
+    intervals = pd.DataFrame(index=proportions.index, columns=effects, dtype=object)
+    for label, row in table.iterrows():
+        effect, trait = label[label.index("[") + 1 : -1].split(", ", 1)
+        intervals.loc[trait, effect] = f"{row['eti90_lb']:.2f}-{row['eti90_ub']:.2f}"
+    print("90 % equal-tailed intervals:")
+    print(intervals.to_string())
     print(f"h2 shares: largest r_hat {table['r_hat'].max():.3f}, smallest bulk ESS {table['ess_bulk'].min():.0f}")
-    for effect in model.effect_names:
+    for effect in effects:
         rows = table[table.index.str.contains(rf"\[{effect},", regex=True)]
         print(f"  {effect}: r_hat {rows['r_hat'].median():.3f} (median) .. {rows['r_hat'].max():.3f} (max), "
               f"bulk ESS >= {rows['ess_bulk'].min():.0f}")
