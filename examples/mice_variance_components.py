@@ -22,6 +22,7 @@ import argparse
 import warnings
 
 import jax
+import numpy as np
 import pandas as pd
 
 jax.config.update("jax_enable_x64", True)
@@ -37,6 +38,8 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--divisions", type=int, default=10)
     parser.add_argument("--store", default=None, help="directory for draws and checkpoints (resumable)")
+    parser.add_argument("--factor-litter", action="store_true",
+                        help="let the factors have a Litter share too (their prior puts none by default)")
     parser.add_argument("--report", default=None, metavar="STORE",
                         help="print the report of a finished run kept in STORE instead of sampling")
     args = parser.parse_args()
@@ -44,9 +47,13 @@ def main() -> None:
         report(sj.open_run(args.report))
         return
     ds = sj.datasets.load_mice(markers=False)
+    priors = sj.Priors()
+    if not args.factor_litter:  # the factors' share of Litter is held at 0 (see the module docstring)
+        grid = sj.h2_grid(3, args.divisions)  # columns: mouse, cage, Litter
+        priors = sj.Priors(F_h2=1.0 * (grid[:, 2] == 0))
     model = sj.Model(
         Y=ds.Y, data=ds.data, formula="~ GENDER + season + (1|mouse) + (1|cage) + (1|Litter)",
-        relmat={"mouse": ds.relmat["mouse"]}, n_factors=10, h2_divisions=args.divisions,
+        relmat={"mouse": ds.relmat["mouse"]}, n_factors=10, h2_divisions=args.divisions, priors=priors,
     )
     print(model)
     run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, thin=args.thin,

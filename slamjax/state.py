@@ -43,8 +43,10 @@ def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array
     return jnp.concatenate([intercept, data.B_prior.precision(B_prior_state)], axis=0)
 
 
-def _middle_index(data: SamplerData, size: int) -> Int[Array, " size"]:
-    middle = jnp.argmin(jnp.abs(jnp.sum(data.h2_grid, axis=1) - 0.5))
+def _middle_index(data: SamplerData, log_prior: Float[Array, " G"], size: int) -> Int[Array, " size"]:
+    """The grid point whose shares sum closest to 1/2 among those the prior allows."""
+    distance = jnp.abs(jnp.sum(data.h2_grid, axis=1) - 0.5)
+    middle = jnp.argmin(jnp.where(jnp.isfinite(log_prior), distance, jnp.inf))
     return jnp.full((size,), middle, dtype=jnp.int32)
 
 
@@ -69,12 +71,12 @@ def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
         B=jnp.zeros((b, p)),
         Lambda=jnp.zeros((k, p)),
         tot_Eta_prec=jnp.ones((p,)),
-        resid_h2_index=_middle_index(data, p),
+        resid_h2_index=_middle_index(data, data.trait_log_prior, p),
         U_R=jnp.zeros((r, p)),
         F=normal(key, (n, k)),
         B_F=jnp.zeros((b_F, k)),
         tot_F_prec=jnp.ones((k,)),
-        F_h2_index=_middle_index(data, k),
+        F_h2_index=_middle_index(data, data.factor_log_prior, k),
         U_F=jnp.zeros((r, k)),
         Lambda_prior=data.Lambda_prior.init(k, p),
         B_prior=data.B_prior.init(b - 1, p),

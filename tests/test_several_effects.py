@@ -202,3 +202,25 @@ def test_eigen_and_cholesky_give_the_same_posterior():
         means[backend], errors[backend] = summary["mean"].values, summary["mcse_mean"].values
     z = (means["eigen"] - means["cholesky"]) / np.sqrt(errors["eigen"] ** 2 + errors["cholesky"] ** 2)
     assert np.all(np.abs(z) < Z_BOUND), z
+
+
+def test_prior_can_rule_out_a_share():
+    """Zero prior weight on grid points (here: a factor share of the cage effect) is never visited,
+    from the first state on: the factors carry no cage variance."""
+    from slamjax.state import init_state
+
+    base = two_effect_model(n=30, p=3, backend="woodbury")
+    no_cage = 1.0 * (base.grid[:, 1] == 0)
+    model = sj.Model(
+        Y=pd.DataFrame(np.asarray(base.inputs.Y), index=base.individual_names, columns=base.trait_names),
+        data=pd.DataFrame({"id": base.individual_names, "cage": [f"c{i % 5}" for i in range(30)]},
+                          index=base.individual_names),
+        formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(base.Ks[0], index=base.individual_names,
+                                                                      columns=base.individual_names)},
+        n_factors=2, h2_divisions=4, priors=sj.Priors(F_h2=no_cage),
+    )
+    start = init_state(jax.random.key(0), model.data)
+    assert np.all(no_cage[np.asarray(start.F_h2_index)] == 1)
+    run = sj.sample(model, num_warmup=5, num_samples=30, progress=False)
+    assert np.all(run.draws["F_h2"][:, :, 1, :] == 0)
+    assert np.any(run.draws["h2"][:, :, 1, :] > 0)  # the traits keep theirs
