@@ -32,8 +32,8 @@ import slamjax as sj  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="mice: variance proportions per trait")
-    parser.add_argument("--warmup", type=int, default=2000)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=2000)
     parser.add_argument("--thin", type=int, default=2)
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--divisions", type=int, default=10)
