@@ -30,7 +30,7 @@ def test_grid_size_and_prior_weights(R, d):
         np.testing.assert_allclose(np.exp(h2_log_prior(grid, prior)).sum(), 1.0)
 
 
-def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4, backend="cholesky"):
+def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4, backend="cholesky", priors=None, n_factors=1):
     rng = np.random.default_rng(seed)
     ids = [f"i{i}" for i in range(n)]
     data = pd.DataFrame({"id": ids, "cage": [f"c{i % groups}" for i in range(n)]}, index=ids)
@@ -38,7 +38,7 @@ def two_effect_model(n=24, p=3, groups=5, seed=0, h2_divisions=4, backend="chole
     Y = pd.DataFrame(rng.normal(size=(n, p)), index=ids, columns=[f"y{j}" for j in range(p)])
     model = sj.Model(
         Y=Y, data=data, formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(K, index=ids, columns=ids)},
-        n_factors=1, h2_divisions=h2_divisions, scale_Y=False, backend=backend,
+        n_factors=n_factors, h2_divisions=h2_divisions, scale_Y=False, backend=backend, priors=priors,
     )
     return model
 
@@ -131,15 +131,7 @@ def test_h2_prior_as_independent_marginals():
         h2_log_prior(grid, [f1])
     with pytest.raises(sj.SlamjaxInputError, match="one weight per grid point"):
         h2_log_prior(grid, np.ones(3))
-    model = two_effect_model()
-    prior_model = sj.Model(
-        Y=pd.DataFrame(np.asarray(model.inputs.Y), index=model.individual_names, columns=model.trait_names),
-        data=pd.DataFrame({"id": model.individual_names, "cage": [f"c{i % 5}" for i in range(24)]},
-                          index=model.individual_names),
-        formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(model.Ks[0], index=model.individual_names,
-                                                                      columns=model.individual_names)},
-        n_factors=1, h2_divisions=4, priors=sj.Priors(h2=[f1, f2]),
-    )
+    prior_model = two_effect_model(priors=sj.Priors(h2=[f1, f2]))
     np.testing.assert_allclose(
         np.exp(np.asarray(prior_model.data.trait_log_prior)), np.exp(h2_log_prior(prior_model.grid, [f1, f2]))
     )
@@ -209,16 +201,8 @@ def test_prior_can_rule_out_a_share():
     from the first state on: the factors carry no cage variance."""
     from slamjax.state import init_state
 
-    base = two_effect_model(n=30, p=3, backend="woodbury")
-    no_cage = 1.0 * (base.grid[:, 1] == 0)
-    model = sj.Model(
-        Y=pd.DataFrame(np.asarray(base.inputs.Y), index=base.individual_names, columns=base.trait_names),
-        data=pd.DataFrame({"id": base.individual_names, "cage": [f"c{i % 5}" for i in range(30)]},
-                          index=base.individual_names),
-        formula="~ 1 + (1|id) + (1|cage)", relmat={"id": pd.DataFrame(base.Ks[0], index=base.individual_names,
-                                                                      columns=base.individual_names)},
-        n_factors=2, h2_divisions=4, priors=sj.Priors(F_h2=no_cage),
-    )
+    no_cage = 1.0 * (sj.h2_grid(2, 4)[:, 1] == 0)
+    model = two_effect_model(n=30, p=3, backend="woodbury", priors=sj.Priors(F_h2=no_cage), n_factors=2)
     start = init_state(jax.random.key(0), model.data)
     assert np.all(no_cage[np.asarray(start.F_h2_index)] == 1)
     run = sj.sample(model, num_warmup=5, num_samples=30, progress=False)
