@@ -23,8 +23,8 @@ The h2 grid has 10 divisions (220 points over the 3-simplex): with 1814 mice, st
 (5 divisions, 35 points) leave each chain on its own grid point. Measured on 2 CPU cores with
 the defaults (5000 sweeps per chain, 2 chains; 2743 s, other jobs sharing the cores for part of
 it): median r_hat of the shares 1.019 (mouse), 1.015 (cage), 1.008 (Litter); largest 1.118,
-1.146 and 1.368, with bulk ESS down to 5-12 for a few shares (the animal share of sodium,
-chloride and calcium, the Litter share of sodium), which mix slowly; with 3000 sweeps (1251 s)
+1.146 and 1.368, all three for total cholesterol (bulk ESS 5-12), whose shares mix slowly, then
+the animal shares of sodium and chloride (1.10, ESS 13-14); with 3000 sweeps (1251 s)
 the medians were 1.036, 1.025 and 1.028 and the largest 1.456.
 """
 
