@@ -141,19 +141,15 @@ class WoodburyRandomEffects(eqx.Module):
     def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
         return residual_proportion(self.h2_grid, h2_index)
 
-    def _sigma_times(self, b: Float[Array, "rf c"]) -> Float[Array, "n c"]:
-        m = min(self.n, self.r_first)
-        top = self.sigma[:m, None] * b[:m]
-        return jnp.concatenate([top, jnp.zeros((self.n - m, b.shape[1]))], axis=0)
-
-    def _sigma_transpose_times(self, x: Float[Array, "n c"]) -> Float[Array, "rf c"]:
+    def _sigma_times(self, x: Float[Array, "m c"], rows: int) -> Float[Array, "rows c"]:
+        """Sigma x (rows = n) or Sigma' x (rows = r_f): the rectangular diagonal of singular values."""
         m = min(self.n, self.r_first)
         top = self.sigma[:m, None] * x[:m]
-        return jnp.concatenate([top, jnp.zeros((self.r_first - m, x.shape[1]))], axis=0)
+        return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]))], axis=0)
 
     def effect_on_rows(self, a: Float[Array, "S c"]) -> Float[Array, "n c"]:
         """Q' sum_m Z_m U_m: Sigma b + W a_rest."""
-        return self._sigma_times(a[: self.r_first]) + self.W @ a[self.r_first :]
+        return self._sigma_times(a[: self.r_first], self.n) + self.W @ a[self.r_first :]
 
     def sample_effects(
         self, key: PRNGKeyArray, resid: Float[Array, "n c"], h2_index: Int[Array, " c"], tau: Float[Array, " c"]
@@ -176,7 +172,7 @@ class WoodburyRandomEffects(eqx.Module):
         low = self._low_rank_column(D_gap, h2_index)  # L^-1 C^1/2 W' D^-1 gap, (c, S')
         M_inv = _apply_per_column(self.whiten_M, low, h2_index, transpose=True)  # M^-1 C^1/2 W' D^-1 gap
         V_inv_gap = D_gap - inverse_D * (self.W @ (self.sqrt_C[h2_index] * M_inv).T)
-        update = jnp.concatenate([self._sigma_transpose_times(V_inv_gap), self.W.T @ V_inv_gap], axis=0)
+        update = jnp.concatenate([self._sigma_times(V_inv_gap, self.r_first), self.W.T @ V_inv_gap], axis=0)
         return a_star + h2_entries * update
 
     def to_levels(self, a: Float[Array, "S c"]) -> Float[Array, "S c"]:
