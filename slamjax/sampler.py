@@ -143,19 +143,29 @@ def run_draws(
     """``num_draws`` recorded draws, ``thin`` sweeps apart, from sweep ``start`` on, for every chain.
 
     ``record_fn(state, data) -> (draws, running)`` gives the quantities kept per draw and those
-    only averaged; draws past ``n_valid`` (the tail of the last chunk) are left out of the sums.
+    only averaged. Only the first ``n_valid`` draws are made (traced: the tail of the last chunk
+    is skipped without compiling another shape): past them the states and running-mean sums are
+    left as they are and the draws are zeros, so the states returned are those after sweep
+    ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid`` is the same for
+    every chain, so under ``vmap`` the skip stays a real branch (no work is done past it).
     Returns (states, accumulators, draws, failure bits).
     """
 
     def one_chain(state, chain_key, accumulator):
-        def body(carry, i):
+        draw_shapes = jax.eval_shape(lambda s: record_fn(s, data)[0], state)
+
+        def draw(carry, first):
             state, accumulator, failures = carry
-            first = start + i * thin
             state, failed = _sweeps(data, state, chain_key, first, first + thin)
             draws, running = record_fn(state, data)
-            weight = (i < n_valid).astype(jnp.float64)
-            accumulator = jax.tree.map(lambda acc, x: acc + weight * x, accumulator, running)
+            accumulator = jax.tree.map(jnp.add, accumulator, running)
             return (state, accumulator, failures | failed), draws
+
+        def skip(carry, first):
+            return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), draw_shapes)
+
+        def body(carry, i):
+            return lax.cond(i < n_valid, draw, skip, carry, start + i * thin)
 
         (state, accumulator, failures), draws = lax.scan(
             body, (state, accumulator, jnp.int32(0)), jnp.arange(num_draws)
