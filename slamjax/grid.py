@@ -14,7 +14,7 @@ import numpy as np
 
 from ._errors import SlamjaxInputError
 
-__all__ = ["h2_grid", "h2_log_prior"]
+__all__ = ["h2_grid", "h2_log_prior", "h2_weights"]
 
 
 def h2_grid(n_random: int, divisions: int) -> np.ndarray:
@@ -38,18 +38,10 @@ def h2_grid(n_random: int, divisions: int) -> np.ndarray:
     return grid
 
 
-def h2_log_prior(grid: np.ndarray, prior=None) -> np.ndarray:
-    """Log prior weight of every grid point, normalised so the weights sum to one.
-
-    ``prior`` is None (uniform over grid points), an array of non-negative weights (one per
-    grid point), a function of the grid (G, R) returning such weights, or a list of R functions,
-    one marginal weight per random effect, multiplied together (independent marginals,
-    renormalised on the simplex). For example, with R = 2 (animal, cage):
-
-        grid = sj.h2_grid(2, 10)                                 # inspect the points
-        sj.Priors(h2=lambda g: np.exp(-5 * g[:, 1]))             # joint: cage effects small
-        sj.Priors(h2=[scipy.stats.beta(2, 2).pdf, lambda h: 1 - h])  # independent marginals
-    """
+def h2_weights(grid: np.ndarray, prior=None) -> np.ndarray:
+    """The prior weight of every grid point as given, not normalised: ``prior`` (see
+    ``h2_log_prior``) evaluated over ``grid``. These weights, passed back as an array, give the
+    same log prior bit for bit (a run store keeps them in place of functions)."""
     n_points = grid.shape[0]
     if isinstance(prior, (list, tuple)) and prior and all(callable(f) for f in prior):
         if len(prior) != grid.shape[1]:
@@ -70,5 +62,21 @@ def h2_log_prior(grid: np.ndarray, prior=None) -> np.ndarray:
         )
     if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
         raise SlamjaxInputError("h2 prior: weights must be finite, non-negative and not all zero")
+    return weights
+
+
+def h2_log_prior(grid: np.ndarray, prior=None) -> np.ndarray:
+    """Log prior weight of every grid point, normalised so the weights sum to one.
+
+    ``prior`` is None (uniform over grid points), an array of non-negative weights (one per
+    grid point), a function of the grid (G, R) returning such weights, or a list of R functions,
+    one marginal weight per random effect, multiplied together (independent marginals,
+    renormalised on the simplex). For example, with R = 2 (animal, cage):
+
+        grid = sj.h2_grid(2, 10)                                 # inspect the points
+        sj.Priors(h2=lambda g: np.exp(-5 * g[:, 1]))             # joint: cage effects small
+        sj.Priors(h2=[scipy.stats.beta(2, 2).pdf, lambda h: 1 - h])  # independent marginals
+    """
+    weights = h2_weights(grid, prior)
     with np.errstate(divide="ignore"):
         return np.log(weights / weights.sum())
