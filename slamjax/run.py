@@ -15,7 +15,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
-from ._store import RunStore
+from ._plain import checkpoint_from_plain, checkpoint_progress, checkpoint_to_plain, model_arguments_from_plain
+from ._plain import model_to_plain
+from ._store import CHECKPOINT, MODEL_JSON, RunStore
 from .alignment import align_loadings
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
@@ -132,7 +134,7 @@ def sample(
     run_store = None
     if store is not None:
         run_store = RunStore(store)
-        run_store.create(model.constructor_arguments(), dict(settings=settings, version=_version()))
+        run_store.create(*model_to_plain(model), dict(settings=settings, version=_version()))
     if init == "factor_analysis":
         from .start import factor_analysis_start
 
@@ -219,12 +221,10 @@ class _Sampler:
         every = max(1, min(100, s["num_warmup"] // 10))
         return list(range(every, s["num_warmup"] // 2 + 1, every))
 
-    def checkpoint(self) -> dict:
-        states, accumulators = jax.device_get((self.states, self.accumulators))
-        return dict(
-            states=states, chain_keys=np.asarray(jax.random.key_data(self.chain_keys)), accumulators=accumulators,
-            t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings),
-        )
+    def checkpoint(self) -> dict[str, np.ndarray]:
+        """The arrays of a checkpoint: states, keys, running-mean sums and (as JSON) the progress."""
+        progress = dict(t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings))
+        return checkpoint_to_plain(self.states, self.chain_keys, self.accumulators, progress)
 
     def _save(self, draws: dict | None) -> None:
         if self.store is None:
@@ -321,26 +321,100 @@ class _Sampler:
 def open_run(path, record: dict | None = None) -> "Run":
     """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
     ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have.
-    ``record``: the user functions the run was started with, if any."""
+    ``record``: the user functions the run was started with, if any.
+
+    The store holds plain data only (JSON, npz, zarr; no pickles): opening one runs no code from
+    it, and a damaged or edited store is refused with a ``SlamjaxInputError`` naming the file."""
     run_store = RunStore(path)
-    arguments, checkpoint, _ = run_store.read()
+    model = _stored_model(run_store)
+    checkpoint = run_store.read_checkpoint()
+    where = str(run_store.path / CHECKPOINT)
+    progress = _checked_progress(checkpoint_progress(checkpoint, where), where)
+    settings = progress["settings"]
     user_functions = _check_record(record)
-    wanted = checkpoint["settings"].get("record", [])
-    if [name for name, _ in user_functions] != sorted(wanted):
+    if [name for name, _ in user_functions] != sorted(settings["record"]):
         raise SlamjaxInputError(
-            f"open_run: the run records user functions {sorted(wanted)}; pass them again: record={{name: fn}}"
+            f"open_run: the run records user functions {sorted(settings['record'])}; pass them again: "
+            "record={name: fn}"
         )
-    model = Model(arguments.pop("Y"), **arguments)
-    draws = run_store.read_draws(checkpoint["n_draws"])
-    states = jax.tree.map(jnp.asarray, checkpoint["states"])
-    accumulators = jax.tree.map(jnp.asarray, checkpoint["accumulators"])
-    chain_keys = jax.random.wrap_key_data(jnp.asarray(checkpoint["chain_keys"]))
+    template = _checkpoint_template(model, settings["num_chains"])
+    trees = checkpoint_from_plain(checkpoint, template, where)
+    record_fn = record_function(settings["record_covariances"], settings["record_genetic_values"], user_functions)
+    one_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), template["states"])
+    draw_shapes = jax.eval_shape(record_fn, one_state, model.data)[0]
+    draws = run_store.read_draws(progress["n_draws"], settings["num_chains"], draw_shapes)
     sampler = _Sampler(
-        model, checkpoint["settings"], states, chain_keys, accumulators, store=run_store,
-        t=checkpoint["t"], n_draws=checkpoint["n_draws"], elapsed=checkpoint["elapsed"], draws=draws,
+        model, settings, jax.tree.map(jnp.asarray, trees["states"]),
+        jax.random.wrap_key_data(jnp.asarray(trees["chain_keys"])), jax.tree.map(jnp.asarray, trees["accumulators"]),
+        store=run_store, t=progress["t"], n_draws=progress["n_draws"], elapsed=progress["elapsed"], draws=draws,
         record=user_functions,
     )
     return sampler.to_run()
+
+
+def _stored_model(run_store: RunStore) -> Model:
+    """The model rebuilt from model.json and model.npz; its own checks name the file."""
+    import inspect
+
+    tree, arrays = run_store.read_model()
+    where = str(run_store.path / MODEL_JSON)
+    names = set(inspect.signature(Model).parameters)
+    arguments = model_arguments_from_plain(tree, arrays, names, where)
+    try:
+        return Model(**arguments)
+    except SlamjaxInputError as error:
+        raise SlamjaxInputError(f"open_run: {where}: the stored model cannot be rebuilt: {error}") from None
+
+
+_SETTING_TYPES = dict(
+    num_warmup=int, num_samples=int, thin=int, num_chains=int, seed=int, chunk_size=int, record_covariances=bool,
+    record_genetic_values=bool, init=str, reorder_factors=bool, record=list,
+)
+
+
+def _checked_progress(progress: dict, where: str) -> dict:
+    """The counters and settings of a checkpoint, refused unless complete, typed and consistent."""
+    def fail(problem):
+        raise SlamjaxInputError(f"open_run: {where}: {problem}; the store was damaged or edited by hand")
+
+    def is_a(value, kind):
+        return isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+    if set(progress) != {"t", "n_draws", "elapsed", "settings"}:
+        fail(f"its progress must have the keys ['elapsed', 'n_draws', 'settings', 't'], has {sorted(progress)}")
+    settings = progress["settings"]
+    if not isinstance(settings, dict) or set(settings) != set(_SETTING_TYPES):
+        fail(f"the settings must have the keys {sorted(_SETTING_TYPES)}")
+    wrong = [name for name, kind in _SETTING_TYPES.items() if not is_a(settings[name], kind)]
+    if wrong or not all(isinstance(name, str) for name in settings["record"]):
+        fail(f"the settings {wrong or ['record']} have the wrong type")
+    minimum = dict(num_warmup=0, num_samples=1, thin=1, num_chains=1, chunk_size=1)
+    if any(settings[name] < low for name, low in minimum.items()) or settings["init"] not in (
+        "random", "factor_analysis"
+    ):
+        fail(f"a setting is out of range: {settings}")
+    t, n_draws, elapsed = progress["t"], progress["n_draws"], progress["elapsed"]
+    if not (is_a(t, int) and is_a(n_draws, int) and isinstance(elapsed, (int, float)) and elapsed >= 0):
+        fail("t and n_draws must be integers, elapsed a number of seconds")
+    if n_draws:
+        consistent = t == settings["num_warmup"] + n_draws * settings["thin"]
+    else:
+        consistent = 0 <= t <= settings["num_warmup"]
+    if not (0 <= n_draws <= settings["num_samples"] and consistent):
+        fail(f"sweep {t} and {n_draws} draws do not fit the settings (warm-up {settings['num_warmup']}, "
+             f"{settings['num_samples']} draws, thin {settings['thin']})")
+    return progress
+
+
+def _checkpoint_template(model: Model, num_chains: int) -> dict:
+    """Shapes and dtypes of a checkpoint's chain states, keys and running-mean sums for ``model``."""
+    def make():
+        keys = jax.random.split(jax.random.key(0), num_chains)
+        states = jax.vmap(init_state, in_axes=(0, None))(keys, model.data)
+        sums = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(model.data))
+        return dict(states=states, chain_keys=jax.random.key_data(keys), accumulators=sums)
+
+    return jax.eval_shape(make)
 
 
 def _select(names: list, wanted, what: str) -> np.ndarray:

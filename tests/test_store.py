@@ -17,6 +17,7 @@ import slamjax as sj
 from slamjax._store import RunStore
 
 from _models import tiny_model
+from _runs import assert_same_run as _assert_same_run
 
 SETTINGS = dict(num_warmup=20, num_samples=60, thin=2, num_chains=2, chunk_size=10, seed=3, progress=False,
                 reorder_factors=True)  # 2 warm-up chunks + 6 sampling chunks
@@ -42,14 +43,6 @@ def model():
 @pytest.fixture(scope="module")
 def uninterrupted(model):
     return sj.sample(model, **SETTINGS)
-
-
-def _assert_same_run(a, b):
-    assert a.draws.keys() == b.draws.keys()
-    for name in a.draws:
-        np.testing.assert_array_equal(a.draws[name], b.draws[name], err_msg=name)
-    for name in ("G", "R", "Eta_mean"):
-        np.testing.assert_array_equal(np.asarray(a._means[name]), np.asarray(b._means[name]), err_msg=name)
 
 
 def test_exception_after_chunk_3_of_6_then_resume(model, uninterrupted, tmp_path):
