@@ -2,6 +2,9 @@
 
 On the device, draws are recorded on the standardised scale with the factor expansion divided out:
     Lambda* = Lambda / sqrt(tot_F_prec),  B_F* = B_F sqrt(tot_F_prec)
+(the priors sit on the expanded Lambda and B_F: Lambda* has its prior times a per-factor scale
+mixture, Lambda*_hj | P, tau ~ N(0, 1 / (tau_j P_hj tot_F_prec_h)) with tot_F_prec_h from its
+Gamma prior; B_F* has exactly its ARD prior; tests/test_recorded_prior.py)
     G_m = Lambda*' diag(F_h2_m) Lambda* + diag(resid_h2_m / tau)            (one per random effect m)
     R = Lambda*' diag(1 - sum_m F_h2_m) Lambda* + diag((1 - sum_m resid_h2_m) / tau)
     P = sum_m G_m + R,   h2_m = diag(G_m) / diag(P)

@@ -95,3 +95,27 @@ def three_effect_model(
         n_factors=k, h2_divisions=h2_divisions, scale_Y=False, backend=backend, missing="impute",
         h2_draw=h2_draw, priors=sj.Priors(intercept_precision=intercept_precision),
     )
+
+
+def collapsed_h2_log_density(model: sj.Model, W: np.ndarray, y: np.ndarray, D: np.ndarray, a: float, b: float,
+                             h2: float) -> float:
+    """log p(y | h2) marginal over beta, tau and U, up to a constant in h2, from explicit n x n matrices
+    (original coordinates).
+
+    With beta_1 (non-flat part, prior precision D > 0) ~ N(0, (tau D_1)^-1),
+    y | beta_0, tau ~ N(W_0 beta_0, Sigma / tau), Sigma = V + W_1 D_1^-1 W_1'; a flat beta_0 and
+    tau ~ Gamma(a, b) integrate to -1/2 log|Sigma| - 1/2 log|W_0' Sigma^-1 W_0| - (a + (n - n_0) / 2)
+    log(b + Q / 2), Q = y' Sigma^-1 y - y' Sigma^-1 W_0 (W_0' Sigma^-1 W_0)^-1 W_0' Sigma^-1 y.
+    """
+    flat = D == 0
+    W0, W1 = W[:, flat], W[:, ~flat]
+    Sigma = covariance(model, h2) + W1 @ np.diag(1.0 / D[~flat]) @ W1.T
+    Sigma_inv = np.linalg.inv(Sigma)
+    quadratic = y @ Sigma_inv @ y
+    value = -0.5 * np.linalg.slogdet(Sigma)[1]
+    if flat.any():
+        A = W0.T @ Sigma_inv @ W0
+        r = W0.T @ Sigma_inv @ y
+        quadratic -= r @ np.linalg.solve(A, r)
+        value -= 0.5 * np.linalg.slogdet(A)[1]
+    return value - (a + 0.5 * (y.shape[0] - flat.sum())) * np.log(b + 0.5 * quadratic)

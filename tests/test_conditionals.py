@@ -16,7 +16,7 @@ from slamjax.blocks.regression import sample_regression
 from slamjax.blocks.variance import collapsed_h2_log_likelihood
 from slamjax.state import B_precision
 
-from _models import Q, covariance, prior_state, tiny_model
+from _models import Q, collapsed_h2_log_density, covariance, prior_state, tiny_model
 from _stats import Z_BOUND, gamma_pit, inverse_gamma_pit, ordered_delta_checks, z_mean, z_uniform, z_variance_normal
 
 N_DRAWS = 4000
@@ -117,13 +117,8 @@ def test_h2_probabilities_match_enumeration(design, backend):
 @pytest.mark.parametrize("design", sorted(DESIGNS))
 @pytest.mark.parametrize("intercept_precision", [0.0, 0.5])
 def test_collapsed_h2_probabilities_match_enumeration(design, intercept_precision, backend):
-    """P(h2 = g | y) marginal over beta, tau and U against the explicit n x n covariances.
-
-    With beta_1 (non-flat part) ~ N(0, (tau D_1)^-1), y | beta_0, tau ~ N(W_0 beta_0, Sigma_g / tau) with
-    Sigma_g = V_g + W_1 D_1^-1 W_1'; a flat beta_0 and tau ~ Gamma(a, b) integrate to
-    -1/2 log|Sigma_g| - 1/2 log|W_0' Sigma_g^-1 W_0| - (a + (n - n_0) / 2) log(b + Q_g / 2),
-    Q_g = y' Sigma_g^-1 y - y' Sigma_g^-1 W_0 (W_0' Sigma_g^-1 W_0)^-1 W_0' Sigma_g^-1 y.
-    """
+    """P(h2 = g | y) marginal over beta, tau and U against the explicit n x n covariances
+    (``_models.collapsed_h2_log_density``)."""
     weights = np.array([1.0, 3.0, 0.5, 2.0, 1.0])
     model = tiny_model(**DESIGNS[design], intercept_precision=intercept_precision, backend=backend,
                        priors=sj.Priors(h2=weights, intercept_precision=intercept_precision))
@@ -144,21 +139,9 @@ def test_collapsed_h2_probabilities_match_enumeration(design, intercept_precisio
     got = np.asarray(log_likelihood + data.trait_log_prior)
     got = np.exp(got - scipy.special.logsumexp(got, axis=1, keepdims=True))
     for j in range(p):
-        flat = D[:, j] == 0
-        assert flat.sum() == data.n_flat
-        W0, W1 = W[:, flat], W[:, ~flat]
-        log_density = []
-        for h2 in np.asarray(data.h2_grid[:, 0]):
-            Sigma = covariance(model, h2) + W1 @ np.diag(1.0 / D[~flat, j]) @ W1.T
-            Sigma_inv = np.linalg.inv(Sigma)
-            quadratic = y[:, j] @ Sigma_inv @ y[:, j]
-            value = -0.5 * np.linalg.slogdet(Sigma)[1]
-            if flat.any():
-                A = W0.T @ Sigma_inv @ W0
-                r = W0.T @ Sigma_inv @ y[:, j]
-                quadratic -= r @ np.linalg.solve(A, r)
-                value -= 0.5 * np.linalg.slogdet(A)[1]
-            log_density.append(value - (a + 0.5 * (n - flat.sum())) * np.log(b + 0.5 * quadratic))
+        assert np.sum(D[:, j] == 0) == data.n_flat
+        log_density = [collapsed_h2_log_density(model, W, y[:, j], D[:, j], a, b, h2)
+                       for h2 in np.asarray(data.h2_grid[:, 0])]
         expected = np.log(weights / weights.sum()) + np.array(log_density)
         expected = np.exp(expected - scipy.special.logsumexp(expected))
         np.testing.assert_allclose(got[j], expected, rtol=0, atol=1e-10)

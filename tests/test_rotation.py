@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from slamjax.blocks import rotation
 from slamjax.blocks.rotation import round_robin, sample_factor_rotation
 
 from _models import Q, covariance, prior_state, tiny_model
-from _stats import Z_BOUND, z_uniform
+from _stats import Z_BOUND, z_mean, z_uniform
 
 N_DRAWS = 4000
 
@@ -96,3 +97,93 @@ def test_rotation_leaves_the_data_fit_unchanged(backend, k):
     np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-10)
     np.testing.assert_allclose(np.asarray(B_F), np.asarray(state.B_F) @ R, atol=1e-10)
     assert not np.allclose(R, np.eye(k), atol=1e-3)
+
+
+def _prior_draws_of_factor_terms(model, hyper, n_draws, seed):
+    """n_draws independent (F, B_F, Lambda) from their prior given fixed hyperparameters, marginal
+    over U_F, drawn in the original coordinates from the explicit covariances:
+    B_F[:, m] ~ N(0, diag(1 / (tau_F_m D_m))), F[:, m] = X_F B_F[:, m] + E_m, E_m ~ N(0, V_m / tau_F_m),
+    Lambda[m, j] ~ N(0, 1 / (tau_j P_mj))."""
+    data = model.data
+    rng = np.random.default_rng(seed)
+    Qm = Q(model)
+    X_F = Qm @ np.asarray(data.X_F)
+    n, b_F = X_F.shape
+    k, p = hyper["Lambda_precision"].shape
+    tau_F, tau = hyper["tau_F"], hyper["tau"]
+    B_F = rng.normal(size=(n_draws, b_F, k)) / np.sqrt(tau_F * hyper["B_F_precision"])
+    E = np.empty((n_draws, n, k))
+    for m in range(k):
+        V = covariance(model, float(data.h2_grid[hyper["F_h2_index"][m], 0]))
+        E[:, :, m] = rng.normal(size=(n_draws, n)) @ np.linalg.cholesky(V).T / np.sqrt(tau_F[m])
+    F = X_F @ B_F + E
+    Lambda = rng.normal(size=(n_draws, k, p)) / np.sqrt(tau * hyper["Lambda_precision"])
+    return F, B_F, Lambda
+
+
+def _unequal_hyperparameters(model, k, seed):
+    """Factor hyperparameters that differ between factors in every term of the angle's conditional:
+    tau_F spread over a factor of 16, different grid points of h2_F, Lambda precisions growing
+    with the factor (as the MGPS prior's) over a factor of 32, B_F precisions spread over 100."""
+    rng = np.random.default_rng(seed)
+    p, b_F = model.shapes["p"], model.shapes["b_F"]
+    G = model.data.h2_grid.shape[0]
+    return dict(
+        tau_F=np.geomspace(0.25, 4.0, k)[rng.permutation(k)],
+        F_h2_index=np.array([0, G - 1, 2, 1, 3, G - 2][:k]) % G,
+        Lambda_precision=np.geomspace(0.25, 8.0, k)[:, None] * rng.gamma(1.5, 1 / 1.5, (k, p)),
+        B_F_precision=rng.gamma(1.5, 1 / 1.5, (b_F, k)) * np.geomspace(0.1, 10.0, k)[rng.permutation(k)],
+        tau=rng.uniform(0.5, 2.0, p),
+    )
+
+
+def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, seed: int = 0):
+    """z-scores of the expectations one rotation step must leave unchanged, position by position.
+
+    The step is a generalised Gibbs step: applied to draws from the prior of (F, B_F, Lambda)
+    given the hyperparameters (marginal over U_F, which the step integrates out), it must return
+    draws from the same prior. So, after one step, with E = F - X_F B_F (original coordinates):
+    tau_F_m D_im B_F_im^2, tau_j P_mj Lambda_mj^2 and F_im^2 / Var(F_im) have mean 1 and variance 2
+    (chi-square, 1 df), tau_F_m E_m' V_m^-1 E_m / n mean 1 and variance 2 / n, and the products of
+    two factors' standardised values (B_F, Lambda, E whitened by each factor's V) mean 0 and
+    variance 1. A wrong target mixes factors with different hyperparameters and shifts them.
+    """
+    model = tiny_model(k=k, p=5, n=24, backend=backend)
+    data = model.data
+    hyper = _unequal_hyperparameters(model, k, seed)
+    F, B_F, Lambda = _prior_draws_of_factor_terms(model, hyper, n_draws, seed + 100)
+    Qm = Q(model)
+    rotate = jax.jit(jax.vmap(lambda key, F, B_F, Lambda: rotation.sample_factor_rotation(  # looked up now: patchable
+        key, data.re, F, data.X_F, B_F, Lambda, jnp.asarray(hyper["F_h2_index"], jnp.int32),
+        jnp.asarray(hyper["tau_F"]), jnp.asarray(hyper["B_F_precision"]), jnp.asarray(hyper["Lambda_precision"]),
+        jnp.asarray(hyper["tau"]))))
+    F, B_F, Lambda = jax.device_get(rotate(jax.random.split(jax.random.key(seed), n_draws),
+                                           jnp.asarray(Qm.T @ F), jnp.asarray(B_F), jnp.asarray(Lambda)))
+    F = Qm @ F
+    X_F = Qm @ np.asarray(data.X_F)
+    n = F.shape[1]
+    tau_F, tau = hyper["tau_F"], hyper["tau"]
+    E = F - X_F @ B_F
+    B_std = B_F * np.sqrt(tau_F * hyper["B_F_precision"])  # (N, b_F, k)
+    Lambda_std = Lambda * np.sqrt(tau * hyper["Lambda_precision"])  # (N, k, p)
+    E_white = np.empty_like(E)
+    F_sd = np.empty((n, k))
+    for m in range(k):
+        V = covariance(model, float(data.h2_grid[hyper["F_h2_index"][m], 0]))
+        E_white[:, :, m] = E[:, :, m] @ np.linalg.inv(np.linalg.cholesky(V)).T * np.sqrt(tau_F[m])
+        F_sd[:, m] = np.sqrt(X_F**2 @ (1.0 / (tau_F[m] * hyper["B_F_precision"][:, m])) + np.diag(V) / tau_F[m])
+    squares = [B_std**2, Lambda_std**2, (F / F_sd) ** 2]
+    z = [z_mean(s.reshape(n_draws, -1), 1.0, np.sqrt(2.0)) for s in squares]
+    z.append(z_mean(np.sum(E_white**2, axis=1) / n, 1.0, np.sqrt(2.0 / n)))
+    a, b = np.triu_indices(k, 1)
+    products = [B_std[:, :, a] * B_std[:, :, b], Lambda_std[:, a] * Lambda_std[:, b],
+                np.sum(E_white[:, :, a] * E_white[:, :, b], axis=1) / np.sqrt(n)]
+    z += [z_mean(s.reshape(n_draws, -1), 0.0, 1.0) for s in products]
+    return np.concatenate(z)
+
+
+@pytest.mark.parametrize("backend", ["eigen", "cholesky"])
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_rotation_keeps_the_prior_of_every_position(k, backend):
+    z = rotation_position_z(k, backend)
+    assert np.all(np.abs(z) < Z_BOUND), (np.argmax(np.abs(z)), np.max(np.abs(z)))

@@ -47,7 +47,10 @@ class Priors:
 
     tot_Eta_var: total variance of each latent trait given the factors (traits are standardised).
     tot_F_var: total variance of each factor (parameter-expanded; divided out of recorded draws).
-    Lambda: prior on the loadings (``MGPS()`` default, or ``Horseshoe()``).
+    Lambda: prior on the loadings (``MGPS()`` default, ``Horseshoe()`` or ``TPB()``), placed on the
+        parameter-expanded loadings: the recorded loadings Lambda / sqrt(tot_F_prec) have this prior
+        times a per-factor scale mixture (Student-t with tot_F_var's nu degrees of freedom and
+        scale sqrt(V) given the prior's precision; see README "The model").
     B, B_F: priors on the fixed effects of the traits and the factors (ARD).
     h2, F_h2: prior weight of every h2 grid point for traits / factors: None (uniform), an
         array of weights, a function of the grid (G, R) -> (G,), or a list of R functions of
@@ -92,7 +95,8 @@ class Priors:
 _MEANING = {
     "tot_Eta_var": "variance of each standardised trait not explained by the factors (1/tau): tau ~ Gamma(nu/2, nu V/2)",
     "tot_F_var": "total variance of each factor (parameter expansion): precision ~ Gamma(nu/2, nu V/2)",
-    "Lambda": "loadings k x p, prior precision tau_j x this prior's precision",
+    "Lambda": "loadings k x p, prior precision tau_j x this prior's precision (recorded Lambda / sqrt(tot_F_prec): "
+              "times a per-factor scale mixture, tot_F_prec ~ Gamma(nu/2, nu V/2) of tot_F_var)",
     "B": "trait fixed effects (all but the intercept)",
     "B_F": "factor fixed effects",
     "h2": "weights of the trait h2 grid points",

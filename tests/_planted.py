@@ -1,0 +1,179 @@
+"""Planted bugs: each replaces one piece of the sampler by a subtly wrong copy (via pytest's
+``monkeypatch``), so that tests/test_power.py can show that the statistical tests fail on it.
+
+Every bug changes only a conditional of the sweep, never the prior draws of the marginal-conditional
+simulator or the closed forms the tests compare with. ``BUGS`` maps a name to a function
+``plant(monkeypatch)``; ``CAUGHT_BY`` says which test of the suite is meant to catch each.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+import slamjax.blocks.columns as columns
+import slamjax.blocks.rotation as rotation
+import slamjax.blocks.trait_groups as trait_groups
+import slamjax.sampler as sampler
+from slamjax._random import normal, uniform
+from slamjax.blocks.regression import sample_regression
+from slamjax.blocks.variance import collapsed_h2_log_likelihood, sample_h2_index
+from slamjax.priors import mgps
+from slamjax.priors._base import gamma_draw
+from slamjax.random_effects.cholesky import _apply_per_column
+from slamjax.random_effects.eigen import EigenRandomEffect
+from slamjax.random_effects.woodbury import WoodburyRandomEffects
+
+
+def _wrap_rotation(monkeypatch, change):
+    """sample_factor_rotation called with some of its arguments changed by ``change(kwargs)``."""
+    original = rotation.sample_factor_rotation
+    names = ("key", "re", "F", "X_F", "B_F", "Lambda", "F_h2_index", "tau_F", "B_F_precision", "Lambda_precision",
+             "tau")
+
+    def buggy(*args, **kwargs):
+        kwargs = {**dict(zip(names, args)), **kwargs}
+        return original(**change(kwargs))
+
+    monkeypatch.setattr(sampler, "sample_factor_rotation", buggy)
+    monkeypatch.setattr(rotation, "sample_factor_rotation", buggy)
+
+
+def rotation_without_tau_F(monkeypatch):
+    """The rotation's target with tot_F_prec replaced by ones."""
+    _wrap_rotation(monkeypatch, lambda kw: {**kw, "tau_F": jnp.ones_like(kw["tau_F"])})
+
+
+def rotation_without_B_F_prior(monkeypatch):
+    """The rotation's target without the B_F prior term."""
+    _wrap_rotation(monkeypatch, lambda kw: {**kw, "B_F_precision": jnp.zeros_like(kw["B_F_precision"])})
+
+
+def rotation_without_Lambda_prior(monkeypatch):
+    """The rotation's target without the Lambda prior term."""
+    _wrap_rotation(monkeypatch, lambda kw: {**kw, "Lambda_precision": jnp.zeros_like(kw["Lambda_precision"])})
+
+
+def rotation_uniform_angle(monkeypatch):
+    """Every pair rotated by a uniform angle instead of its von Mises conditional."""
+
+    def uniform_angle(key, mu, kappa):
+        return jnp.pi * (2.0 * uniform(key, jnp.shape(mu)) - 1.0)
+
+    monkeypatch.setattr(rotation, "von_mises", uniform_angle)
+
+
+def stale_h2_index(monkeypatch):
+    """Collapsed h2: (B, Lambda, tau) drawn at the previous h2 index instead of the new one."""
+
+    def buggy(key, re, y, W, h2_index, prior_precision, tau_shape, tau_rate, n, n_flat, log_prior, collapsed):
+        key_h2, key_coef, key_effects = jax.random.split(key, 3)
+        gram_all, Wy_all, yy_all = re.regression_statistics_grid(y, W)
+        log_likelihood = collapsed_h2_log_likelihood(
+            gram_all, Wy_all, yy_all, re.log_det_V, prior_precision, tau_shape, tau_rate, n, n_flat
+        )
+        new_index = sample_h2_index(key_h2, log_likelihood, log_prior)
+        cols = jnp.arange(y.shape[1])
+        statistics = (gram_all[h2_index], Wy_all[h2_index, cols], yy_all[h2_index, cols])  # the bug: old index
+        coef, tau, ok = sample_regression(key_coef, *statistics, prior_precision, tau_shape, tau_rate, n, n_flat)
+        resid = y - W @ coef
+        return coef, tau, new_index, re.sample_effects(key_effects, resid, new_index, tau), ok
+
+    for module in (columns, sampler, trait_groups):
+        monkeypatch.setattr(module, "sample_columns", buggy)
+
+
+def h2_log_determinant_dropped(monkeypatch):
+    """The h2 likelihood without -1/2 log|V_g| (eigen backend)."""
+    monkeypatch.setattr(EigenRandomEffect, "log_det_V", property(lambda self: jnp.zeros(self.h2_grid.shape[0])))
+
+
+def effect_variance_shrunk(monkeypatch):
+    """Random effects drawn with 0.8 times their conditional variance (eigen backend)."""
+
+    def buggy(self, key, resid, h2_index, tau):
+        n, r = self.n, self.r
+        h2 = self.h2_grid[h2_index, 0]
+        resid_r = resid[:r] if r <= n else jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]))], axis=0)
+        denom = h2[None, :] * self.sigma[:, None] ** 2 + (1.0 - h2[None, :])
+        mean = h2[None, :] * self.sigma[:, None] * resid_r / denom
+        sd = jnp.sqrt(0.8 * h2[None, :] * (1.0 - h2[None, :]) / (tau[None, :] * denom))
+        return mean + sd * normal(key, mean.shape)
+
+    monkeypatch.setattr(EigenRandomEffect, "sample_effects", buggy)
+
+
+def tau_shape_plus_one(monkeypatch):
+    """tau drawn with its Gamma shape + 1."""
+
+    def buggy(key, gram, Wy, yy, prior_precision, tau_shape, tau_rate, n, n_flat):
+        return sample_regression(key, gram, Wy, yy, prior_precision, tau_shape + 1.0, tau_rate, n, n_flat)
+
+    monkeypatch.setattr(columns, "sample_regression", buggy)
+
+
+def factor_prior_precision_changed(monkeypatch):
+    """Factor scores drawn with the factors' prior precision tau_F / (1 - h2_F) times 1.25."""
+    original = sampler.sample_factor_scores
+
+    def buggy(key, resid, Lambda, resid_precision, prior_mean, prior_precision):
+        return original(key, resid, Lambda, resid_precision, prior_mean, 1.25 * prior_precision)
+
+    monkeypatch.setattr(sampler, "sample_factor_scores", buggy)
+
+
+def delta_shape_plus_half(monkeypatch):
+    """The MGPS column shrinkage delta_h drawn with its Gamma shape + 0.5."""
+
+    def buggy(self, key, delta, local_prec, coef, tau):
+        k, p = coef.shape
+        shape, rate = self._delta_hyper(k)
+        row_ss = jnp.sum(local_prec * coef**2 * tau[None, :], axis=1)
+        keys = jax.random.split(key, k)
+        rows = jnp.arange(k)
+
+        def body(h, delta):
+            others = jnp.cumprod(delta) / delta[h]
+            ss = jnp.sum(jnp.where(rows >= h, others * row_ss, 0.0))
+            return delta.at[h].set(gamma_draw(keys[h], shape[h] + 0.5 + 0.5 * p * (k - h), rate[h] + 0.5 * ss))
+
+        return lax.fori_loop(0, k, body, delta)
+
+    monkeypatch.setattr(mgps._OrderedShrinkage, "_sample_delta", buggy)
+
+
+def woodbury_low_rank_dropped(monkeypatch):
+    """Woodbury backend: the other effects drawn with D^-1 in place of V^-1 (low-rank correction dropped)."""
+
+    def buggy(self, key, resid, h2_index, tau):
+        key_a, key_e = jax.random.split(key)
+        h2 = self.h2_grid[h2_index]
+        h2_entries = h2[:, self.block_of_column].T
+        a_star = jnp.sqrt(h2_entries / tau[None, :]) * normal(key_a, h2_entries.shape)
+        e_star = jnp.sqrt((1.0 - jnp.sum(h2, axis=1)) / tau)[None, :] * normal(key_e, resid.shape)
+        gap = resid - self.effect_on_rows(a_star) - e_star
+        inverse_D = self.inverse_D[self.pair_of_grid[h2_index]].T
+        D_gap = inverse_D * gap
+        low = self._low_rank_column(D_gap, h2_index)
+        M_inv = _apply_per_column(self.whiten_M, low, h2_index, transpose=True)
+        V_inv_gap = D_gap - inverse_D * (self.W @ (self.sqrt_C[h2_index] * M_inv).T)
+        update = jnp.concatenate([self._sigma_times(V_inv_gap, self.r_first), self.W.T @ D_gap], axis=0)  # the bug
+        return a_star + h2_entries * update
+
+    monkeypatch.setattr(WoodburyRandomEffects, "sample_effects", buggy)
+
+
+BUGS = {
+    "rotation: tot_F_prec dropped": rotation_without_tau_F,
+    "rotation: B_F prior dropped": rotation_without_B_F_prior,
+    "rotation: Lambda prior dropped": rotation_without_Lambda_prior,
+    "rotation: uniform angle": rotation_uniform_angle,
+    "collapsed h2: stale index": stale_h2_index,
+    "h2 log-determinant dropped": h2_log_determinant_dropped,
+    "U variance x0.8": effect_variance_shrunk,
+    "tau shape +1": tau_shape_plus_one,
+    "factor prior precision x1.25": factor_prior_precision_changed,
+    "delta shape +0.5": delta_shape_plus_half,
+    "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
+}
