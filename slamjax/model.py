@@ -12,6 +12,7 @@ import pandas as pd
 from ._errors import SlamjaxInputError
 from ._sampler_data import SamplerData
 from ._validate import ValidatedData, validate_inputs
+from ._x64 import float64
 from .grid import h2_grid, h2_log_prior
 from .missing import build_missing_groups, choose_missing_path
 from .priors._priors import Priors
@@ -76,8 +77,12 @@ class Model:
         rotate_factors: draw the rotation of every pair of factors each sweep (step 0, an exact
             generalised Gibbs step). The data see only F Lambda, so without it chains settle in
             different rotations of the factors, with different splits of G and R.
+
+    The model is built inside ``jax.enable_x64(True)`` (float64, restored on return; the
+    caller's ``jax_enable_x64`` is left as it was): ``model.data`` holds float64 JAX arrays.
     """
 
+    @float64
     def __init__(
         self,
         Y,
@@ -200,7 +205,6 @@ class Model:
             self.Y_scale = np.ones(Y.shape[1])
         Y_filled = np.where(observed, (Y - self.Y_mean) / self.Y_scale, 0.0)
 
-        jax.config.update("jax_enable_x64", True)
         groups = None
         if self.missing_groups is not None:
             groups, self.random_effect, rotate = build_missing_groups(

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ._errors import NumericalError, SlamjaxInputError
 from ._store import RunStore
+from ._x64 import call_as_user, float64
 from .alignment import align_loadings
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
@@ -56,6 +57,7 @@ def _raise_on_failure(failures: np.ndarray, iteration: int) -> None:
         )
 
 
+@float64
 def sample(
     model: Model,
     num_warmup: int = 1000,
@@ -111,7 +113,6 @@ def sample(
     if callback is not None and not callable(callback):
         raise SlamjaxInputError(f"callback: must be callable, got {type(callback).__name__}")
     user_functions = _check_record(record)
-    jax.config.update("jax_enable_x64", True)
 
     data = model.data
     if record_covariances is None:
@@ -270,7 +271,7 @@ class _Sampler:
                 self.elapsed = time.perf_counter() - started
                 self._save(None)
                 if callback is not None:
-                    callback(self.progress())
+                    call_as_user(callback, self.progress())
             bar.set_description("sampling")
             while not self.complete and not interrupted:
                 n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
@@ -288,7 +289,7 @@ class _Sampler:
                 self.elapsed = time.perf_counter() - started
                 self._save(draws)
                 if callback is not None:
-                    callback(self.progress())
+                    call_as_user(callback, self.progress())
         finally:
             bar.close()
             if previous is not None:
@@ -318,6 +319,7 @@ class _Sampler:
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
 
 
+@float64
 def open_run(path, record: dict | None = None) -> "Run":
     """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
     ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have.
@@ -362,6 +364,7 @@ def _select(names: list, wanted, what: str) -> np.ndarray:
 class Run:
     """The result of ``sj.sample``: draws, posterior means and diagnostics, with names."""
 
+    @float64
     def __init__(
         self, model: Model, draws: dict, running_means: dict, states, settings: dict, elapsed: float, sampler=None
     ):
@@ -496,6 +499,7 @@ class Run:
             return {g: frame(C) for g, C in zip(m.effect_names, value)}
         return frame(value)
 
+    @float64
     def predict(
         self,
         what: str = "genetic",
@@ -605,6 +609,7 @@ class Run:
         """The run's directory, or None when it lives in memory only."""
         return None if self._sampler is None or self._sampler.store is None else self._sampler.store.path
 
+    @float64
     def resume(self, num_samples: int | None = None, progress: bool = True, callback=None) -> "Run":
         """Finishes a run that was cut short, as planned; with ``num_samples``, adds that many draws
         to it. Continues exactly: the draws equal those of one uninterrupted run. Updates this
