@@ -20,7 +20,7 @@ from ._x64 import call_as_user, float64
 from .alignment import align_loadings
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
-from .sampler import BLOCK_NAMES, run_draws, run_warmup
+from .sampler import BLOCK_NAMES, block_order, run_draws, run_warmup
 from .state import init_state
 
 __all__ = ["Run", "sample", "open_run"]
@@ -47,14 +47,30 @@ def _check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _raise_on_failure(failures: np.ndarray, iteration: int) -> None:
-    bits = int(np.bitwise_or.reduce(np.asarray(failures).ravel()))
-    if bits:
-        blocks = [name for i, name in enumerate(BLOCK_NAMES) if bits >> i & 1]
-        raise NumericalError(
-            f"Cholesky factorisation failed (matrix not positive definite) in {', '.join(blocks)} "
-            f"before iteration {iteration}; check the data for near-duplicate traits or extreme scales"
-        )
+def _raise_on_failure(records: np.ndarray, collapsed_h2: bool = True, num_warmup: int = 0) -> None:
+    """Raises ``NumericalError`` when a chain failed: ``records`` (chains, 2) holds per chain the first
+    failing sweep (-1: none, counted from 0) and the failure bits of that sweep (``sampler.BLOCK_NAMES``)."""
+    records = np.asarray(records).reshape(-1, 2)
+    failed = np.flatnonzero(records[:, 0] >= 0)
+    if not failed.size:
+        return
+    chain = int(failed[np.argmin(records[failed, 0])])  # the earliest failure
+    sweep, bits = int(records[chain, 0]), int(records[chain, 1])
+    blocks = [BLOCK_NAMES[i] for i in block_order(collapsed_h2) if bits >> i & 1]
+    phase = "warm-up" if sweep < num_warmup else "sampling"
+    message = (
+        f"non-finite values (NaN or inf) in block '{blocks[0]}' at sweep {sweep + 1} ({phase}) of chain {chain}"
+    )
+    if len(blocks) > 1:
+        message += f"; later in that sweep also in {', '.join(repr(b) for b in blocks[1:])}"
+    others = [f"chain {c} at sweep {records[c, 0] + 1}" for c in failed if c != chain]
+    if others:
+        message += f"; also {', '.join(others)}"
+    raise NumericalError(
+        message + " (sweeps counted from 1, chains from 0 as in run.posterior). Check the data for infinite "
+        "values, near-duplicate traits or extreme scales, and the priors for extreme hyperparameters",
+        block=blocks[0], blocks=blocks, sweep=sweep + 1, chain=chain,
+    )
 
 
 @float64
@@ -262,7 +278,7 @@ class _Sampler:
             while self.t < s["num_warmup"] and not interrupted:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
                 self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop)
-                _raise_on_failure(jax.device_get(failures), stop)
+                _raise_on_failure(jax.device_get(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
                     self.states = _reorder_all(self.states, self.chain_keys, stop)
                     reorder_points.remove(stop)
@@ -280,7 +296,7 @@ class _Sampler:
                     num_draws=s["chunk_size"], thin=s["thin"], record_fn=record_fn,
                 )
                 draws, failures = jax.device_get((draws, failures))
-                _raise_on_failure(failures, self.t + n_valid * s["thin"])
+                _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
                 draws = {name: value[:, :n_valid] for name, value in draws.items()}
                 self.chunks.append(draws)
                 bar.update(n_valid * s["thin"])
