@@ -188,7 +188,7 @@ def cross_validate(
             model.masked(mask, **model_changes), num_warmup=num_warmup, num_samples=num_samples, thin=thin,
             num_chains=num_chains, seed=seed, progress=progress,
         )
-        fitted = run.predict("fitted").to_numpy()
+        fitted = run.predict("fitted", levels=model.individual_names).to_numpy()  # the model's order
         predictions[mask] = fitted[mask]
         for c, j in enumerate(columns):
             rows = mask[:, j]

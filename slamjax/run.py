@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from ._errors import NumericalError, SlamjaxInputError
 from ._store import RunStore
 from ._x64 import call_as_user, float64
-from .alignment import align_loadings
+from .alignment import align_factor_effects, align_factor_h2, factor_alignment
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
 from .sampler import BLOCK_NAMES, block_order, run_draws, run_warmup
@@ -25,20 +25,25 @@ from .state import init_state
 
 __all__ = ["Run", "sample", "open_run"]
 
-_EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "factor"],
+# Named dims of the draws as recorded. Factor positions of raw draws ("raw_factor") are the
+# sampler's: they change meaning between draws and chains (the rotation is drawn). Lambda, B_F and
+# F_h2 are reported aligned (``Run.aligned_factors``), on the dim "factor".
+_EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "raw_factor"],
                 "G": ["effect", "trait", "trait2"]}
 _DIMS = {
-    "Lambda": ["factor", "trait"],
+    "Lambda": ["raw_factor", "trait"],
     "B": ["fixed", "trait"],
-    "B_F": ["factor_fixed", "factor"],
+    "B_F": ["factor_fixed", "raw_factor"],
     "h2": ["trait"],
     "resid_h2": ["trait"],
-    "F_h2": ["factor"],
+    "F_h2": ["raw_factor"],
     "tot_Eta_prec": ["trait"],
     "G": ["trait", "trait2"],
     "R": ["trait", "trait2"],
 }
 COVARIANCE_DRAWS_MAX_TRAITS = 100
+_ALIGNED = ("Lambda", "B_F", "F_h2")  # factor-indexed draws, reported after alignment
+_SYMMETRIC = ("G", "R", "P")  # (..., trait, trait2) matrices: summaries list the upper triangle
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -190,12 +195,16 @@ def _reorder_all(states, chain_keys, t):
     return jax.vmap(reorder)(keys, states)
 
 
-def _named_dims(m: Model, names) -> dict[str, list[str]]:
+def _named_dims(m: Model, names, aligned: bool = False) -> dict[str, list[str]]:
     """Named dims (after chain and draw) of the recorded quantities among ``names``; user functions
-    have none (they get ``name_i``)."""
+    have none (they get ``name_i``). ``aligned``: Lambda, B_F and F_h2 after alignment ("factor")."""
     several = len(m.effect_names) > 1
-    return {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
+    dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
             for name in names if name in _DIMS}
+    if aligned:
+        dims = {name: [("factor" if d == "raw_factor" else d) for d in value] if name in _ALIGNED else value
+                for name, value in dims.items()}
+    return dims
 
 
 def _coords(m: Model) -> dict[str, list[str]]:
@@ -204,6 +213,7 @@ def _coords(m: Model) -> dict[str, list[str]]:
         "trait": m.trait_names,
         "trait2": m.trait_names,
         "factor": m.factor_names,
+        "raw_factor": [f"raw_{name}" for name in m.factor_names],
         "fixed": m.fixed_names,
         "factor_fixed": m.factor_fixed_names,
         "effect": m.effect_names,
@@ -361,6 +371,13 @@ def open_run(path, record: dict | None = None) -> "Run":
     return sampler.to_run()
 
 
+def _upper_triangle(p: int):
+    """(trait, trait2) booleans: True on and above the diagonal."""
+    import xarray as xr
+
+    return xr.DataArray(np.triu(np.ones((p, p), dtype=bool)), dims=("trait", "trait2"))
+
+
 def _select(names: list, wanted, what: str) -> np.ndarray:
     """Positions of ``wanted`` (None: all) among ``names``; unknown names are refused."""
     if wanted is None:
@@ -409,22 +426,57 @@ class Run:
             ),
         }
         self._datatree = None
-        self._aligned_Lambda = None
+        self._aligned = None
+
+    def aligned_factors(self) -> dict[str, np.ndarray]:
+        """Draws of the factor-indexed quantities after alignment, with one label per factor:
+        {"Lambda": (chain, draw, factor, trait), "B_F": (chain, draw, factor_fixed, factor),
+        "F_h2": (chain, draw, factor) or (chain, draw, effect, factor)}.
+
+        The sampler draws the factors' rotation, so a raw factor position means different factors
+        in different draws and chains. Each draw of Lambda (standardised scale) is rotated to its
+        varimax solution and matched in order and sign to the mean (``sj.align_loadings``): an
+        orthogonal T per draw (``factor_alignment``), applied to the whole draw: Lambda -> T Lambda,
+        B_F -> B_F T', and F_h2 -> diag(T diag(F_h2) T'), the variance share of each aligned factor
+        (exact; a weighted mean of the raw shares, off the grid; see ``slamjax.alignment``).
+        ``posterior_mean``, ``posterior`` and ``sj.plot.loadings`` report these. G, R and P are
+        computed per draw from the raw draws and do not depend on the alignment.
+        """
+        if self._aligned is None:
+            if "Lambda" not in self.draws or not self.draws["Lambda"].size:
+                raise SlamjaxInputError("the run has no draws yet; resume() it to record some")
+            scale = np.asarray(self.model.Y_scale, dtype=float)
+            Lambda, T = factor_alignment(self.draws["Lambda"] / scale)
+            self._aligned = dict(
+                Lambda=Lambda * scale, B_F=align_factor_effects(T, self.draws["B_F"]),
+                F_h2=align_factor_h2(T, self.draws["F_h2"]), T=T,
+            )
+        return {name: value for name, value in self._aligned.items() if name != "T"}
+
+    def factor_alignment(self):
+        """The orthogonal transformation T of every draw, (chain, draw, factor, raw_factor):
+        aligned Lambda = T @ raw Lambda (``run.draws["Lambda"]``), aligned factors = F T'. Apply
+        it to functions of the raw factors you record yourself (``sj.sample(record=...)``)."""
+        import xarray as xr
+
+        self.aligned_factors()
+        coords = self.coords
+        return xr.DataArray(
+            self._aligned["T"], dims=("chain", "draw", "factor", "raw_factor"),
+            coords={"factor": coords["factor"], "raw_factor": coords["raw_factor"]}, name="T",
+        )
 
     def aligned_loadings(self):
         """Draws of Lambda (chain, draw, factor, trait), each rotated to its varimax solution and
         matched in order and sign to their mean (``sj.align_loadings``, on the standardised
-        scale). The sampler draws the factors' rotation, so raw draws of Lambda are comparable
-        only after this; ``posterior_mean("Lambda")`` and ``sj.plot.loadings`` use it."""
+        scale), with B_F and F_h2 transformed alike (``aligned_factors``). The sampler draws the
+        factors' rotation, so raw draws of Lambda are comparable only after this;
+        ``posterior_mean("Lambda")`` and ``sj.plot.loadings`` use it."""
         import xarray as xr
 
-        if self._aligned_Lambda is None:
-            scale = np.asarray(self.model.Y_scale, dtype=float)
-            standardised = self.draws["Lambda"] / scale
-            self._aligned_Lambda = align_loadings(standardised) * scale
         coords = self.coords
         return xr.DataArray(
-            self._aligned_Lambda, dims=("chain", "draw", "factor", "trait"),
+            self.aligned_factors()["Lambda"], dims=("chain", "draw", "factor", "trait"),
             coords={"factor": coords["factor"], "trait": coords["trait"]}, name="Lambda",
         )
 
@@ -434,11 +486,16 @@ class Run:
 
     @property
     def datatree(self):
-        """All recorded draws as an arviz DataTree (group ``posterior``); draws of the genetic
-        values (``record_genetic_values``) are left out: see ``predict(draws=True)``."""
+        """All recorded draws as an arviz DataTree (group ``posterior``), with Lambda, B_F and F_h2
+        aligned (``aligned_factors``: "factor0" is one factor in all three, in every draw and
+        chain). Draws of the genetic values (``record_genetic_values``) are left out: see
+        ``predict(draws=True)``. The raw draws are ``run.draws`` (their factor positions are the
+        sampler's, "raw_factor0", ... in a run's store)."""
         if self._datatree is None:
             draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
-            dims = _named_dims(self.model, draws)
+            if "Lambda" in draws:
+                draws.update(self.aligned_factors())
+            dims = _named_dims(self.model, draws, aligned=True)
             used = {d for name in dims for d in dims[name]}
             coords = {d: c for d, c in self.coords.items() if d in used}
             import arviz as az
@@ -448,17 +505,19 @@ class Run:
 
     @property
     def posterior(self):
-        """The posterior group: dims (chain, draw, ...) with named trait, factor and fixed-effect coords."""
+        """The posterior group: dims (chain, draw, ...) with named trait, factor and fixed-effect
+        coords; Lambda, B_F and F_h2 aligned (see ``datatree``)."""
         return self.datatree["posterior"]
 
     def posterior_mean(self, name: str):
-        """Posterior mean of "Lambda" (of the aligned draws, see ``aligned_loadings``), "B", "B_F",
-        "G", "R", "P", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "U" (genetic values of the levels
-        of K), "Eta_mean" (fitted latent traits), "genetic_correlation" or "residual_correlation"
-        (mean of the per-draw correlations when G and R are recorded per draw).
+        """Posterior mean of "Lambda", "B_F" and "F_h2" (of the aligned draws, see
+        ``aligned_factors``: the same factor labels in all three), "B", "G", "R", "P", "h2",
+        "resid_h2", "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted
+        latent traits, rows in Y's order), "genetic_correlation" or "residual_correlation" (mean
+        of the per-draw correlations when G and R are recorded per draw).
 
         With several random effects, "G" and "U" are dicts keyed by the grouping variable and
-        "h2" (variance proportions) is a DataFrame traits x grouping variables.
+        "h2" and "F_h2" (variance proportions) are DataFrames traits (factors) x grouping variables.
         """
         m = self.model
         traits = m.trait_names
@@ -473,20 +532,23 @@ class Run:
             if isinstance(value, dict):
                 return {g: pd.DataFrame(v, index=m.effect_levels[g], columns=traits) for g, v in value.items()}
             return pd.DataFrame(value, index=m.level_names, columns=traits)
-        if name == "Eta_mean":
-            return pd.DataFrame(self._means["Eta_mean"], index=m.individual_names, columns=traits)
+        if name == "Eta_mean":  # rows in Y's order
+            names = m.individual_names
+            return pd.DataFrame(self._means["Eta_mean"][m.Y_rows], index=[names[i] for i in m.Y_rows],
+                                columns=traits)
         if name in ("genetic_correlation", "residual_correlation"):
             return self._correlation(name)
         if several and name in ("h2", "resid_h2", "F_h2"):
-            mean = self.draws[name].mean(axis=(0, 1))  # (R, p) or (R, k)
+            draws = self.aligned_factors()[name] if name == "F_h2" else self.draws[name]
+            mean = draws.mean(axis=(0, 1))  # (R, p) or (R, k)
             columns = traits if name != "F_h2" else m.factor_names
             return pd.DataFrame(mean.T, index=columns, columns=m.effect_names)
         if name not in self.draws:
             known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
-        draws = self.aligned_loadings().values if name == "Lambda" else self.draws[name]
+        draws = self.aligned_factors()[name] if name in _ALIGNED else self.draws[name]
         mean = draws.mean(axis=(0, 1))
-        index = [self.coords[d] for d in _DIMS[name]]
+        index = [self.coords[d] for d in _named_dims(m, [name], aligned=True)[name]]
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
         return pd.DataFrame(mean, index=index[0], columns=index[1])
@@ -533,7 +595,8 @@ class Run:
         levels without data, which are predicted through their relationships in K. ``fixed=True``
         adds the trait intercept (the first fixed effect, per draw) to them.
         ``what="fitted"``: posterior means of the fitted latent traits X B + F Lambda + Z U_R of
-        every individual (everything but the residual), including cells that are missing in Y.
+        every individual (everything but the residual), including cells that are missing in Y;
+        rows in Y's order (``model.Y_rows``; data's order may differ with a formula).
 
         ``levels`` keeps these levels (or individuals) only, in the order given. The means come from
         the running means of the run. Posterior intervals and draws need the genetic values kept per
@@ -564,7 +627,7 @@ class Run:
                     "predict: intervals and draws are kept for genetic values only, not for fitted values"
                 )
             names = list(m.individual_names)
-            selected = _select(names, levels, "individuals")
+            selected = m.Y_rows if levels is None else _select(names, levels, "individuals")
             mean = self._means["Eta_mean"][selected]
             return pd.DataFrame(mean, index=pd.Index([names[i] for i in selected]), columns=m.trait_names)
 
@@ -648,15 +711,27 @@ class Run:
         """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
 
         By default the quantities that do not depend on factor labels: h2, G (when recorded) and
-        B. Factor-level draws (Lambda, F_h2, B_F) can switch labels between chains, so their r_hat
-        says little; ask for them with ``var_names``. Warns naming parameters with r_hat > 1.01 or
-        ess_bulk < 100.
+        B. Factor-level draws (Lambda, F_h2, B_F) are summarised after alignment
+        (``aligned_factors``), which is fitted to these very draws, so their r_hat is optimistic;
+        ask for them with ``var_names``. Symmetric matrices (G, R) are listed once per pair of
+        traits: the upper triangle with the diagonal, G[..., a, b] for a before b in the trait
+        order. Warns naming parameters with r_hat > 1.01 or ess_bulk < 100.
         """
         if var_names is None:
             var_names = [v for v in ("h2", "G", "B") if v in self.posterior]
         import arviz as az
+        from arviz_base import dataset_to_dataframe
 
-        table = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none")
+        result = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none", fmt="xarray")
+        symmetric = [name for name in _SYMMETRIC if name in result.data_vars]
+        for name in symmetric:  # the strict lower triangle becomes NaN, then its rows are dropped
+            result[name] = result[name].where(_upper_triangle(result.sizes["trait"]))
+        table = dataset_to_dataframe(result, sample_dims=["summary"]).T
+        if symmetric:
+            lower = table.isna().all(axis=1) & table.index.map(
+                lambda label: str(label).split("[", 1)[0] in symmetric
+            ).to_numpy(dtype=bool)
+            table = table[~lower]
         if self.settings["num_chains"] * self.settings["num_samples"] >= 4:
             bad = table.index[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 100)]
             if len(bad):
