@@ -1,4 +1,4 @@
-"""Exceptions raised for bad input, before any JAX code runs."""
+"""Exceptions: bad input (raised before any JAX code runs) and numerical failures of the sampler."""
 
 
 class SlamjaxInputError(ValueError):

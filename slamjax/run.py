@@ -490,18 +490,26 @@ class Run:
         aligned (``aligned_factors``: "factor0" is one factor in all three, in every draw and
         chain). Draws of the genetic values (``record_genetic_values``) are left out: see
         ``predict(draws=True)``. The raw draws are ``run.draws`` (their factor positions are the
-        sampler's, "raw_factor0", ... in a run's store)."""
+        sampler's, "raw_factor0", ... in a run's store). Building it aligns the factor draws (a
+        varimax per draw: seconds, or minutes for thousands of draws of hundreds of traits);
+        ``summary`` of other quantities does without."""
         if self._datatree is None:
-            draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
-            if "Lambda" in draws:
-                draws.update(self.aligned_factors())
-            dims = _named_dims(self.model, draws, aligned=True)
-            used = {d for name in dims for d in dims[name]}
-            coords = {d: c for d, c in self.coords.items() if d in used}
-            import arviz as az
-
-            self._datatree = az.from_dict({"posterior": draws}, dims=dims, coords=coords)
+            self._datatree = self._posterior_tree()
         return self._datatree
+
+    def _posterior_tree(self, names=None):
+        """An arviz DataTree of the recorded draws ``names`` (None: all), Lambda, B_F and F_h2 aligned."""
+        import arviz as az
+
+        draws = {name: value for name, value in self.draws.items()
+                 if value.size and name != "U" and (names is None or name in names)}
+        if any(name in draws for name in _ALIGNED):
+            aligned = self.aligned_factors()
+            draws.update({name: aligned[name] for name in _ALIGNED if name in draws})
+        dims = _named_dims(self.model, draws, aligned=True)
+        used = {d for name in dims for d in dims[name]}
+        coords = {d: c for d, c in self.coords.items() if d in used}
+        return az.from_dict({"posterior": draws}, dims=dims, coords=coords)
 
     @property
     def posterior(self):
@@ -718,11 +726,14 @@ class Run:
         order. Warns naming parameters with r_hat > 1.01 or ess_bulk < 100.
         """
         if var_names is None:
-            var_names = [v for v in ("h2", "G", "B") if v in self.posterior]
+            var_names = [v for v in ("h2", "G", "B") if v in self.draws and self.draws[v].size]
         import arviz as az
         from arviz_base import dataset_to_dataframe
 
-        result = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none", fmt="xarray")
+        wanted = [var_names] if isinstance(var_names, str) else var_names
+        plain = all(isinstance(v, str) and v in self.draws for v in wanted)
+        tree = self.datatree if self._datatree is not None or not plain else self._posterior_tree(set(wanted))
+        result = az.summary(tree, var_names=var_names, ci_prob=ci_prob, round_to="none", fmt="xarray")
         symmetric = [name for name in _SYMMETRIC if name in result.data_vars]
         for name in symmetric:  # the strict lower triangle becomes NaN, then its rows are dropped
             result[name] = result[name].where(_upper_triangle(result.sizes["trait"]))

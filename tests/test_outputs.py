@@ -182,3 +182,22 @@ def test_repeated_labels_are_named_before_the_set_difference():
     with pytest.raises(sj.SlamjaxInputError, match=r"repeats 1 label\(s\) \['i0'\]") as error:
         sj.Model(Y=only_repeats, data=data, formula="~ x + (1|line)", n_factors=2)
     assert "in data but not in Y" not in str(error.value)
+
+
+def test_summary_of_other_quantities_does_not_align_the_factors(small_run, monkeypatch):
+    import copy
+
+    import slamjax.run
+
+    run = copy.copy(small_run)
+    run._aligned, run._datatree = None, None
+
+    def no_alignment(draws):
+        raise AssertionError("aligned the factor draws for a summary of h2 and G")
+
+    monkeypatch.setattr(slamjax.run, "factor_alignment", no_alignment)
+    with pytest.warns(UserWarning):
+        table = run.summary(var_names=["h2", "G"])
+    assert any(label.startswith("G[") for label in table.index)
+    with pytest.raises(AssertionError, match="aligned"):
+        run.summary(var_names=["F_h2"])
