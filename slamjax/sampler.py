@@ -151,9 +151,14 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         F=F, B_F=B_F, tot_F_prec=tau_F, F_h2_index=F_h2_index, U_F=U_F,
         Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior,
     )
+    # a prior's state is checked with the precision it gives (a finite state can overflow it)
+    priors_ok = [
+        _finite(prior_state, prior.precision(prior_state))
+        for prior, prior_state in ((data.Lambda_prior, Lambda_prior), (data.B_prior, B_prior), (data.B_F_prior, B_F_prior))
+    ]
     failures = _failure_bits(
         rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0], factor_ok[1], factor_ok[2],
-        scores_ok & _finite(F), _finite(Lambda_prior), _finite(B_prior), _finite(B_F_prior), imputation_ok,
+        scores_ok & _finite(F), *priors_ok, imputation_ok,
     )
     return new_state, failures
 

@@ -187,3 +187,14 @@ def test_sample_names_block_sweep_and_chain(collapsed, monkeypatch, fresh_loops)
         _nan_scores_at(monkeypatch, chain_keys, [(0, 3)])
         sj.sample(collapsed, num_warmup=6, num_samples=4, num_chains=2, chain_keys=chain_keys, chunk_size=2,
                   progress=False)
+
+
+def test_a_prior_state_whose_precision_overflows_is_reported(collapsed, monkeypatch):
+    """Finite shrinkage parameters can give an infinite precision (the product of the column
+    shrinkages overflows): the prior's block is named, not the next sweep's rotation."""
+    from slamjax.priors.mgps import MGPS
+
+    original = MGPS.sample
+    monkeypatch.setattr(MGPS, "sample", lambda self, key, state, coef, tau: eqx.tree_at(
+        lambda s: s.delta, original(self, key, state, coef, tau), jnp.full(state.delta.shape, 1e200)))
+    assert _first_failure(collapsed).startswith("Lambda shrinkage")
