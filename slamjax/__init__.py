@@ -1,4 +1,12 @@
-"""slamjax: SLAMglmm, a Bayesian sparse-factor multi-trait mixed model, fitted by Gibbs sampling in JAX."""
+"""slamjax: SLAMglmm, a Bayesian sparse-factor multi-trait mixed model, fitted by Gibbs sampling in JAX.
+
+slamjax computes in float64 without switching float64 on for your process: its entry points
+(``Model``, ``sample``, ``open_run``, ``Run.resume``/``predict``, ``cross_validate``, the CLI) run
+inside ``jax.enable_x64(True)``, a thread-local setting restored on return, so
+``jax.config.jax_enable_x64`` and your own JAX code are left as they were. Recorded draws are
+NumPy float64 arrays; the JAX arrays slamjax holds (``model.data``, ``run.final_states``) are
+float64 and need ``with jax.enable_x64(True):`` around your own computations with them.
+"""
 
 from . import datasets as datasets, priors as priors, relationship as relationship
 from . import plot as plot

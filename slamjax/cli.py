@@ -31,6 +31,7 @@ import pandas as pd
 import yaml
 
 from ._errors import SlamjaxInputError
+from ._x64 import float64
 
 #: Bundled data sets that ``data:`` may name; each has a loader ``slamjax.datasets.load_<name>``.
 KNOWN_DATASETS: tuple[str, ...] = ("wheat",)
@@ -243,6 +244,7 @@ def format_report(ds: Any, config: dict, run: Any, elapsed: float) -> str:
     return format_header(ds, config) + "\n" + format_results(run, elapsed)
 
 
+@float64
 def fit(config: dict, out: TextIO | None = None, store: str | None = None) -> None:
     """Load the data set, build the model, sample and print the report to ``out``."""
     import slamjax as sj
@@ -291,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@float64
 def resume(path: str, samples: int | None, out: TextIO | None = None) -> None:
     """Reopen a stored run, continue it and print its summary."""
     import slamjax as sj
@@ -301,6 +304,7 @@ def resume(path: str, samples: int | None, out: TextIO | None = None) -> None:
     print(format_results(run, run.elapsed), file=out, flush=True)
 
 
+@float64
 def summary(path: str, out: TextIO | None = None) -> None:
     """Print the summary of a stored run as it stands."""
     import slamjax as sj
@@ -312,6 +316,7 @@ def summary(path: str, out: TextIO | None = None) -> None:
     print(format_results(run, run.elapsed), file=out, flush=True)
 
 
+@float64
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``slamjax`` console script; returns the exit status."""
     parser = build_parser()

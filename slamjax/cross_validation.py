@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ._errors import SlamjaxInputError
+from ._x64 import float64
 from .model import Model
 
 __all__ = ["CrossValidation", "cross_validate"]
@@ -106,6 +107,7 @@ def _correlation(prediction: np.ndarray, observation: np.ndarray) -> float:
     return float(np.corrcoef(prediction, observation)[0, 1])
 
 
+@float64
 def cross_validate(
     model: Model,
     folds,
@@ -186,7 +188,7 @@ def cross_validate(
             model.masked(mask, **model_changes), num_warmup=num_warmup, num_samples=num_samples, thin=thin,
             num_chains=num_chains, seed=seed, progress=progress,
         )
-        fitted = run.predict("fitted").to_numpy()
+        fitted = run.predict("fitted", levels=model.individual_names).to_numpy()  # the model's order
         predictions[mask] = fitted[mask]
         for c, j in enumerate(columns):
             rows = mask[:, j]

@@ -12,6 +12,7 @@ import pandas as pd
 from ._errors import SlamjaxInputError
 from ._sampler_data import SamplerData
 from ._validate import ValidatedData, validate_inputs
+from ._x64 import float64
 from .grid import h2_grid, h2_log_prior
 from .missing import build_missing_groups, choose_missing_path
 from .priors._priors import Priors
@@ -76,8 +77,16 @@ class Model:
         rotate_factors: draw the rotation of every pair of factors each sweep (step 0, an exact
             generalised Gibbs step). The data see only F Lambda, so without it chains settle in
             different rotations of the factors, with different splits of G and R.
+
+    ``model.Y_rows``: the positions, in the model's order of individuals (data's order with a
+    formula), of Y's rows in the order Y gave them; fitted values (``run.predict("fitted")``) are
+    reported in Y's order.
+
+    The model is built inside ``jax.enable_x64(True)`` (float64, restored on return; the
+    caller's ``jax_enable_x64`` is left as it was): ``model.data`` holds float64 JAX arrays.
     """
 
+    @float64
     def __init__(
         self,
         Y,
@@ -101,14 +110,16 @@ class Model:
         rotate_factors: bool = True,
     ):
         terms = None
+        self._given_Y = Y
         self._arguments = dict(
             X=X, X_F=X_F, Z=Z, K=K, n_factors=n_factors, data=data, formula=formula, relmat=relmat,
             factor_formula=factor_formula, h2_divisions=h2_divisions, priors=priors, scale_Y=scale_Y,
             backend=backend, missing=missing, max_missing_groups=max_missing_groups, h2_draw=h2_draw,
             rotate_factors=rotate_factors,
         )
+        Y_rows = None
         if formula is not None or data is not None:
-            Y, X, X_F, Z, K, terms = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
+            Y, X, X_F, Z, K, terms, Y_rows = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
             self.formula, self.factor_formula = formula, factor_formula
         elif relmat is not None or factor_formula is not None:
             raise SlamjaxInputError(
@@ -118,6 +129,8 @@ class Model:
             self.formula = self.factor_formula = None
         self._aligned_Y = Y  # rows in the model's order
         validated = validate_inputs(Y, X, X_F, Z, K, n_factors=n_factors, h2_divisions=h2_divisions)
+        n = validated.Y.shape[0]
+        self.Y_rows = np.arange(n) if Y_rows is None else Y_rows
         if priors is None:
             priors = Priors()
         if not isinstance(priors, Priors):
@@ -200,7 +213,6 @@ class Model:
             self.Y_scale = np.ones(Y.shape[1])
         Y_filled = np.where(observed, (Y - self.Y_mean) / self.Y_scale, 0.0)
 
-        jax.config.update("jax_enable_x64", True)
         groups = None
         if self.missing_groups is not None:
             groups, self.random_effect, rotate = build_missing_groups(
@@ -272,8 +284,9 @@ class Model:
         return self.data.shapes
 
     def constructor_arguments(self) -> dict:
-        """The arguments that rebuild this model: ``Model(**model.constructor_arguments())``."""
-        return dict(Y=self._aligned_Y, **self._arguments)
+        """The arguments that rebuild this model: ``Model(**model.constructor_arguments())`` (Y as
+        given, so that the rebuilt model keeps Y's order of rows, ``Y_rows``)."""
+        return dict(Y=self._given_Y, **self._arguments)
 
     def masked(self, mask, **changes) -> Model:
         """The same model with the cells where ``mask`` is True set missing (for cross-validation).
@@ -316,7 +329,8 @@ class Model:
 
 
 def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
-    """Design matrices from an lme4-style formula, as DataFrames aligned to ``data``'s index."""
+    """Design matrices from an lme4-style formula, as DataFrames aligned to ``data``'s index, and
+    the positions (in data's order) of Y's rows in the order Y gives them (None: the same order)."""
     from .formula import build_design
 
     given = [name for name, value in (("X", X), ("X_F", X_F), ("Z", Z), ("K", K)) if value is not None]
@@ -342,17 +356,11 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
             f"({' + '.join(f'(1|{g})' for g in groups)}) in this release"
         )
     index = data.index
+    Y_rows = None
     if isinstance(Y, pd.DataFrame):
-        missing = index.difference(Y.index)
-        extra = Y.index.difference(index)
-        if len(missing) or len(extra):
-            raise SlamjaxInputError(
-                f"Y: its index must hold the same individuals as data's index; {len(missing)} in data but not "
-                f"in Y (e.g. {list(missing[:5])}), {len(extra)} in Y but not in data (e.g. {list(extra[:5])}); "
-                "align them, e.g. Y = Y.loc[data.index]"
-            )
-        if Y.index.has_duplicates:
-            raise SlamjaxInputError(f"Y: duplicated individual ids {list(Y.index[Y.index.duplicated()][:5])}")
+        _check_same_individuals(Y.index, index)
+        if not Y.index.equals(index):
+            Y_rows = index.get_indexer(Y.index)
         Y = Y.loc[index]
     elif np.ndim(Y) == 2 and np.shape(Y)[0] != len(index):
         raise SlamjaxInputError(f"Y: has {np.shape(Y)[0]} rows but data has {len(index)}; they must match")
@@ -360,7 +368,31 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
     levels = term.levels
     Z = pd.DataFrame(term.Z, index=index, columns=levels)
     K = pd.DataFrame(term.K, index=levels, columns=levels)
-    return Y, design.X, design.X_F, Z, K, design.random
+    return Y, design.X, design.X_F, Z, K, design.random, Y_rows
+
+
+def _check_same_individuals(Y_index: pd.Index, index: pd.Index) -> None:
+    """Refuses a Y whose index is not data's index in some order: repeated labels first (they
+    explain most mismatches), then the labels in one index only."""
+    duplicated = list(dict.fromkeys(Y_index[Y_index.duplicated()]))
+    missing = index.difference(Y_index)
+    extra = Y_index.difference(index)
+    problems = []
+    if duplicated:
+        problems.append(
+            f"its index repeats {len(duplicated)} label(s) {duplicated[:5]}; give each individual one row "
+            "(average or rename the repeated ones)"
+        )
+    if len(missing) or len(extra):
+        problems.append(
+            f"{len(missing)} individual(s) in data but not in Y (e.g. {list(missing[:5])}), {len(extra)} in Y but "
+            f"not in data (e.g. {list(extra[:5])})"
+        )
+    if problems:
+        raise SlamjaxInputError(
+            "Y: its index must hold data's individuals, each once; " + "; besides, ".join(problems)
+            + "; then align them, e.g. Y = Y.loc[data.index]"
+        )
 
 
 def _available_memory() -> int:

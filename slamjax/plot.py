@@ -369,7 +369,7 @@ def predicted_vs_observed(run, traits=None, max_traits: int = 16, *, save=None):
             )
         positions = [names.index(t) for t in traits]
     observed = np.asarray(run.model.inputs.Y, dtype=float)
-    fitted = np.asarray(run.posterior_mean("Eta_mean").values, dtype=float)
+    fitted = np.asarray(run.posterior_mean("Eta_mean").loc[run.model.individual_names].values, dtype=float)
 
     n = len(positions)
     ncols = min(n, 4)

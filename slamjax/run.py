@@ -18,28 +18,34 @@ from ._errors import NumericalError, SlamjaxInputError
 from ._plain import checkpoint_from_plain, checkpoint_progress, checkpoint_to_plain, model_arguments_from_plain
 from ._plain import model_to_plain
 from ._store import CHECKPOINT, MODEL_JSON, RunStore
-from .alignment import align_loadings
+from ._x64 import call_as_user, float64
+from .alignment import align_factor_effects, align_factor_h2, factor_alignment
 from .model import Model
 from .posterior import record_function, running_template, to_original_scale
-from .sampler import BLOCK_NAMES, run_draws, run_warmup
+from .sampler import BLOCK_NAMES, block_order, run_draws, run_warmup
 from .state import init_state
 
 __all__ = ["Run", "sample", "open_run"]
 
-_EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "factor"],
+# Named dims of the draws as recorded. Factor positions of raw draws ("raw_factor") are the
+# sampler's: they change meaning between draws and chains (the rotation is drawn). Lambda, B_F and
+# F_h2 are reported aligned (``Run.aligned_factors``), on the dim "factor".
+_EFFECT_DIMS = {"h2": ["effect", "trait"], "resid_h2": ["effect", "trait"], "F_h2": ["effect", "raw_factor"],
                 "G": ["effect", "trait", "trait2"]}
 _DIMS = {
-    "Lambda": ["factor", "trait"],
+    "Lambda": ["raw_factor", "trait"],
     "B": ["fixed", "trait"],
-    "B_F": ["factor_fixed", "factor"],
+    "B_F": ["factor_fixed", "raw_factor"],
     "h2": ["trait"],
     "resid_h2": ["trait"],
-    "F_h2": ["factor"],
+    "F_h2": ["raw_factor"],
     "tot_Eta_prec": ["trait"],
     "G": ["trait", "trait2"],
     "R": ["trait", "trait2"],
 }
 COVARIANCE_DRAWS_MAX_TRAITS = 100
+_ALIGNED = ("Lambda", "B_F", "F_h2")  # factor-indexed draws, reported after alignment
+_SYMMETRIC = ("G", "R", "P")  # (..., trait, trait2) matrices: summaries list the upper triangle
 
 
 def _check_count(name: str, value, minimum: int) -> int:
@@ -48,16 +54,33 @@ def _check_count(name: str, value, minimum: int) -> int:
     return int(value)
 
 
-def _raise_on_failure(failures: np.ndarray, iteration: int) -> None:
-    bits = int(np.bitwise_or.reduce(np.asarray(failures).ravel()))
-    if bits:
-        blocks = [name for i, name in enumerate(BLOCK_NAMES) if bits >> i & 1]
-        raise NumericalError(
-            f"Cholesky factorisation failed (matrix not positive definite) in {', '.join(blocks)} "
-            f"before iteration {iteration}; check the data for near-duplicate traits or extreme scales"
-        )
+def _raise_on_failure(records: np.ndarray, collapsed_h2: bool = True, num_warmup: int = 0) -> None:
+    """Raises ``NumericalError`` when a chain failed: ``records`` (chains, 2) holds per chain the first
+    failing sweep (-1: none, counted from 0) and the failure bits of that sweep (``sampler.BLOCK_NAMES``)."""
+    records = np.asarray(records).reshape(-1, 2)
+    failed = np.flatnonzero(records[:, 0] >= 0)
+    if not failed.size:
+        return
+    chain = int(failed[np.argmin(records[failed, 0])])  # the earliest failure
+    sweep, bits = int(records[chain, 0]), int(records[chain, 1])
+    blocks = [BLOCK_NAMES[i] for i in block_order(collapsed_h2) if bits >> i & 1]
+    phase = "warm-up" if sweep < num_warmup else "sampling"
+    message = (
+        f"non-finite values (NaN or inf) in block '{blocks[0]}' at sweep {sweep + 1} ({phase}) of chain {chain}"
+    )
+    if len(blocks) > 1:
+        message += f"; later in that sweep also in {', '.join(repr(b) for b in blocks[1:])}"
+    others = [f"chain {c} at sweep {records[c, 0] + 1}" for c in failed if c != chain]
+    if others:
+        message += f"; also {', '.join(others)}"
+    raise NumericalError(
+        message + " (sweeps counted from 1, chains from 0 as in run.posterior). Check the data for infinite "
+        "values, near-duplicate traits or extreme scales, and the priors for extreme hyperparameters",
+        block=blocks[0], blocks=blocks, sweep=sweep + 1, chain=chain,
+    )
 
 
+@float64
 def sample(
     model: Model,
     num_warmup: int = 1000,
@@ -113,7 +136,6 @@ def sample(
     if callback is not None and not callable(callback):
         raise SlamjaxInputError(f"callback: must be callable, got {type(callback).__name__}")
     user_functions = _check_record(record)
-    jax.config.update("jax_enable_x64", True)
 
     data = model.data
     if record_covariances is None:
@@ -175,12 +197,16 @@ def _reorder_all(states, chain_keys, t):
     return jax.vmap(reorder)(keys, states)
 
 
-def _named_dims(m: Model, names) -> dict[str, list[str]]:
+def _named_dims(m: Model, names, aligned: bool = False) -> dict[str, list[str]]:
     """Named dims (after chain and draw) of the recorded quantities among ``names``; user functions
-    have none (they get ``name_i``)."""
+    have none (they get ``name_i``). ``aligned``: Lambda, B_F and F_h2 after alignment ("factor")."""
     several = len(m.effect_names) > 1
-    return {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
+    dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
             for name in names if name in _DIMS}
+    if aligned:
+        dims = {name: [("factor" if d == "raw_factor" else d) for d in value] if name in _ALIGNED else value
+                for name, value in dims.items()}
+    return dims
 
 
 def _coords(m: Model) -> dict[str, list[str]]:
@@ -189,6 +215,7 @@ def _coords(m: Model) -> dict[str, list[str]]:
         "trait": m.trait_names,
         "trait2": m.trait_names,
         "factor": m.factor_names,
+        "raw_factor": [f"raw_{name}" for name in m.factor_names],
         "fixed": m.fixed_names,
         "factor_fixed": m.factor_fixed_names,
         "effect": m.effect_names,
@@ -261,7 +288,7 @@ class _Sampler:
             while self.t < s["num_warmup"] and not interrupted:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
                 self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop)
-                _raise_on_failure(jax.device_get(failures), stop)
+                _raise_on_failure(jax.device_get(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
                     self.states = _reorder_all(self.states, self.chain_keys, stop)
                     reorder_points.remove(stop)
@@ -270,7 +297,7 @@ class _Sampler:
                 self.elapsed = time.perf_counter() - started
                 self._save(None)
                 if callback is not None:
-                    callback(self.progress())
+                    call_as_user(callback, self.progress())
             bar.set_description("sampling")
             while not self.complete and not interrupted:
                 n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
@@ -279,7 +306,7 @@ class _Sampler:
                     num_draws=s["chunk_size"], thin=s["thin"], record_fn=record_fn,
                 )
                 draws, failures = jax.device_get((draws, failures))
-                _raise_on_failure(failures, self.t + n_valid * s["thin"])
+                _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
                 draws = {name: value[:, :n_valid] for name, value in draws.items()}
                 self.chunks.append(draws)
                 bar.update(n_valid * s["thin"])
@@ -288,7 +315,7 @@ class _Sampler:
                 self.elapsed = time.perf_counter() - started
                 self._save(draws)
                 if callback is not None:
-                    callback(self.progress())
+                    call_as_user(callback, self.progress())
         finally:
             bar.close()
             if previous is not None:
@@ -318,6 +345,7 @@ class _Sampler:
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
 
 
+@float64
 def open_run(path, record: dict | None = None) -> "Run":
     """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
     ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have.
@@ -417,6 +445,13 @@ def _checkpoint_template(model: Model, num_chains: int) -> dict:
     return jax.eval_shape(make)
 
 
+def _upper_triangle(p: int):
+    """(trait, trait2) booleans: True on and above the diagonal."""
+    import xarray as xr
+
+    return xr.DataArray(np.triu(np.ones((p, p), dtype=bool)), dims=("trait", "trait2"))
+
+
 def _select(names: list, wanted, what: str) -> np.ndarray:
     """Positions of ``wanted`` (None: all) among ``names``; unknown names are refused."""
     if wanted is None:
@@ -436,6 +471,7 @@ def _select(names: list, wanted, what: str) -> np.ndarray:
 class Run:
     """The result of ``sj.sample``: draws, posterior means and diagnostics, with names."""
 
+    @float64
     def __init__(
         self, model: Model, draws: dict, running_means: dict, states, settings: dict, elapsed: float, sampler=None
     ):
@@ -464,22 +500,57 @@ class Run:
             ),
         }
         self._datatree = None
-        self._aligned_Lambda = None
+        self._aligned = None
+
+    def aligned_factors(self) -> dict[str, np.ndarray]:
+        """Draws of the factor-indexed quantities after alignment, with one label per factor:
+        {"Lambda": (chain, draw, factor, trait), "B_F": (chain, draw, factor_fixed, factor),
+        "F_h2": (chain, draw, factor) or (chain, draw, effect, factor)}.
+
+        The sampler draws the factors' rotation, so a raw factor position means different factors
+        in different draws and chains. Each draw of Lambda (standardised scale) is rotated to its
+        varimax solution and matched in order and sign to the mean (``sj.align_loadings``): an
+        orthogonal T per draw (``factor_alignment``), applied to the whole draw: Lambda -> T Lambda,
+        B_F -> B_F T', and F_h2 -> diag(T diag(F_h2) T'), the variance share of each aligned factor
+        (exact; a weighted mean of the raw shares, off the grid; see ``slamjax.alignment``).
+        ``posterior_mean``, ``posterior`` and ``sj.plot.loadings`` report these. G, R and P are
+        computed per draw from the raw draws and do not depend on the alignment.
+        """
+        if self._aligned is None:
+            if "Lambda" not in self.draws or not self.draws["Lambda"].size:
+                raise SlamjaxInputError("the run has no draws yet; resume() it to record some")
+            scale = np.asarray(self.model.Y_scale, dtype=float)
+            Lambda, T = factor_alignment(self.draws["Lambda"] / scale)
+            self._aligned = dict(
+                Lambda=Lambda * scale, B_F=align_factor_effects(T, self.draws["B_F"]),
+                F_h2=align_factor_h2(T, self.draws["F_h2"]), T=T,
+            )
+        return {name: value for name, value in self._aligned.items() if name != "T"}
+
+    def factor_alignment(self):
+        """The orthogonal transformation T of every draw, (chain, draw, factor, raw_factor):
+        aligned Lambda = T @ raw Lambda (``run.draws["Lambda"]``), aligned factors = F T'. Apply
+        it to functions of the raw factors you record yourself (``sj.sample(record=...)``)."""
+        import xarray as xr
+
+        self.aligned_factors()
+        coords = self.coords
+        return xr.DataArray(
+            self._aligned["T"], dims=("chain", "draw", "factor", "raw_factor"),
+            coords={"factor": coords["factor"], "raw_factor": coords["raw_factor"]}, name="T",
+        )
 
     def aligned_loadings(self):
         """Draws of Lambda (chain, draw, factor, trait), each rotated to its varimax solution and
         matched in order and sign to their mean (``sj.align_loadings``, on the standardised
-        scale). The sampler draws the factors' rotation, so raw draws of Lambda are comparable
-        only after this; ``posterior_mean("Lambda")`` and ``sj.plot.loadings`` use it."""
+        scale), with B_F and F_h2 transformed alike (``aligned_factors``). The sampler draws the
+        factors' rotation, so raw draws of Lambda are comparable only after this;
+        ``posterior_mean("Lambda")`` and ``sj.plot.loadings`` use it."""
         import xarray as xr
 
-        if self._aligned_Lambda is None:
-            scale = np.asarray(self.model.Y_scale, dtype=float)
-            standardised = self.draws["Lambda"] / scale
-            self._aligned_Lambda = align_loadings(standardised) * scale
         coords = self.coords
         return xr.DataArray(
-            self._aligned_Lambda, dims=("chain", "draw", "factor", "trait"),
+            self.aligned_factors()["Lambda"], dims=("chain", "draw", "factor", "trait"),
             coords={"factor": coords["factor"], "trait": coords["trait"]}, name="Lambda",
         )
 
@@ -489,31 +560,46 @@ class Run:
 
     @property
     def datatree(self):
-        """All recorded draws as an arviz DataTree (group ``posterior``); draws of the genetic
-        values (``record_genetic_values``) are left out: see ``predict(draws=True)``."""
+        """All recorded draws as an arviz DataTree (group ``posterior``), with Lambda, B_F and F_h2
+        aligned (``aligned_factors``: "factor0" is one factor in all three, in every draw and
+        chain). Draws of the genetic values (``record_genetic_values``) are left out: see
+        ``predict(draws=True)``. The raw draws are ``run.draws`` (their factor positions are the
+        sampler's, "raw_factor0", ... in a run's store). Building it aligns the factor draws (a
+        varimax per draw: seconds, or minutes for thousands of draws of hundreds of traits);
+        ``summary`` of other quantities does without."""
         if self._datatree is None:
-            draws = {name: value for name, value in self.draws.items() if value.size and name != "U"}
-            dims = _named_dims(self.model, draws)
-            used = {d for name in dims for d in dims[name]}
-            coords = {d: c for d, c in self.coords.items() if d in used}
-            import arviz as az
-
-            self._datatree = az.from_dict({"posterior": draws}, dims=dims, coords=coords)
+            self._datatree = self._posterior_tree()
         return self._datatree
+
+    def _posterior_tree(self, names=None):
+        """An arviz DataTree of the recorded draws ``names`` (None: all), Lambda, B_F and F_h2 aligned."""
+        import arviz as az
+
+        draws = {name: value for name, value in self.draws.items()
+                 if value.size and name != "U" and (names is None or name in names)}
+        if any(name in draws for name in _ALIGNED):
+            aligned = self.aligned_factors()
+            draws.update({name: aligned[name] for name in _ALIGNED if name in draws})
+        dims = _named_dims(self.model, draws, aligned=True)
+        used = {d for name in dims for d in dims[name]}
+        coords = {d: c for d, c in self.coords.items() if d in used}
+        return az.from_dict({"posterior": draws}, dims=dims, coords=coords)
 
     @property
     def posterior(self):
-        """The posterior group: dims (chain, draw, ...) with named trait, factor and fixed-effect coords."""
+        """The posterior group: dims (chain, draw, ...) with named trait, factor and fixed-effect
+        coords; Lambda, B_F and F_h2 aligned (see ``datatree``)."""
         return self.datatree["posterior"]
 
     def posterior_mean(self, name: str):
-        """Posterior mean of "Lambda" (of the aligned draws, see ``aligned_loadings``), "B", "B_F",
-        "G", "R", "P", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "U" (genetic values of the levels
-        of K), "Eta_mean" (fitted latent traits), "genetic_correlation" or "residual_correlation"
-        (mean of the per-draw correlations when G and R are recorded per draw).
+        """Posterior mean of "Lambda", "B_F" and "F_h2" (of the aligned draws, see
+        ``aligned_factors``: the same factor labels in all three), "B", "G", "R", "P", "h2",
+        "resid_h2", "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted
+        latent traits, rows in Y's order), "genetic_correlation" or "residual_correlation" (mean
+        of the per-draw correlations when G and R are recorded per draw).
 
         With several random effects, "G" and "U" are dicts keyed by the grouping variable and
-        "h2" (variance proportions) is a DataFrame traits x grouping variables.
+        "h2" and "F_h2" (variance proportions) are DataFrames traits (factors) x grouping variables.
         """
         m = self.model
         traits = m.trait_names
@@ -528,20 +614,23 @@ class Run:
             if isinstance(value, dict):
                 return {g: pd.DataFrame(v, index=m.effect_levels[g], columns=traits) for g, v in value.items()}
             return pd.DataFrame(value, index=m.level_names, columns=traits)
-        if name == "Eta_mean":
-            return pd.DataFrame(self._means["Eta_mean"], index=m.individual_names, columns=traits)
+        if name == "Eta_mean":  # rows in Y's order
+            names = m.individual_names
+            return pd.DataFrame(self._means["Eta_mean"][m.Y_rows], index=[names[i] for i in m.Y_rows],
+                                columns=traits)
         if name in ("genetic_correlation", "residual_correlation"):
             return self._correlation(name)
         if several and name in ("h2", "resid_h2", "F_h2"):
-            mean = self.draws[name].mean(axis=(0, 1))  # (R, p) or (R, k)
+            draws = self.aligned_factors()[name] if name == "F_h2" else self.draws[name]
+            mean = draws.mean(axis=(0, 1))  # (R, p) or (R, k)
             columns = traits if name != "F_h2" else m.factor_names
             return pd.DataFrame(mean.T, index=columns, columns=m.effect_names)
         if name not in self.draws:
             known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
-        draws = self.aligned_loadings().values if name == "Lambda" else self.draws[name]
+        draws = self.aligned_factors()[name] if name in _ALIGNED else self.draws[name]
         mean = draws.mean(axis=(0, 1))
-        index = [self.coords[d] for d in _DIMS[name]]
+        index = [self.coords[d] for d in _named_dims(m, [name], aligned=True)[name]]
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
         return pd.DataFrame(mean, index=index[0], columns=index[1])
@@ -570,6 +659,7 @@ class Run:
             return {g: frame(C) for g, C in zip(m.effect_names, value)}
         return frame(value)
 
+    @float64
     def predict(
         self,
         what: str = "genetic",
@@ -587,7 +677,8 @@ class Run:
         levels without data, which are predicted through their relationships in K. ``fixed=True``
         adds the trait intercept (the first fixed effect, per draw) to them.
         ``what="fitted"``: posterior means of the fitted latent traits X B + F Lambda + Z U_R of
-        every individual (everything but the residual), including cells that are missing in Y.
+        every individual (everything but the residual), including cells that are missing in Y;
+        rows in Y's order (``model.Y_rows``; data's order may differ with a formula).
 
         ``levels`` keeps these levels (or individuals) only, in the order given. The means come from
         the running means of the run. Posterior intervals and draws need the genetic values kept per
@@ -618,7 +709,7 @@ class Run:
                     "predict: intervals and draws are kept for genetic values only, not for fitted values"
                 )
             names = list(m.individual_names)
-            selected = _select(names, levels, "individuals")
+            selected = m.Y_rows if levels is None else _select(names, levels, "individuals")
             mean = self._means["Eta_mean"][selected]
             return pd.DataFrame(mean, index=pd.Index([names[i] for i in selected]), columns=m.trait_names)
 
@@ -679,6 +770,7 @@ class Run:
         """The run's directory, or None when it lives in memory only."""
         return None if self._sampler is None or self._sampler.store is None else self._sampler.store.path
 
+    @float64
     def resume(self, num_samples: int | None = None, progress: bool = True, callback=None) -> "Run":
         """Finishes a run that was cut short, as planned; with ``num_samples``, adds that many draws
         to it. Continues exactly: the draws equal those of one uninterrupted run. Updates this
@@ -701,15 +793,30 @@ class Run:
         """mean, sd, equal-tailed interval, ess_bulk, ess_tail and r_hat of recorded parameters.
 
         By default the quantities that do not depend on factor labels: h2, G (when recorded) and
-        B. Factor-level draws (Lambda, F_h2, B_F) can switch labels between chains, so their r_hat
-        says little; ask for them with ``var_names``. Warns naming parameters with r_hat > 1.01 or
-        ess_bulk < 100.
+        B. Factor-level draws (Lambda, F_h2, B_F) are summarised after alignment
+        (``aligned_factors``), which is fitted to these very draws, so their r_hat is optimistic;
+        ask for them with ``var_names``. Symmetric matrices (G, R) are listed once per pair of
+        traits: the upper triangle with the diagonal, G[..., a, b] for a before b in the trait
+        order. Warns naming parameters with r_hat > 1.01 or ess_bulk < 100.
         """
         if var_names is None:
-            var_names = [v for v in ("h2", "G", "B") if v in self.posterior]
+            var_names = [v for v in ("h2", "G", "B") if v in self.draws and self.draws[v].size]
         import arviz as az
+        from arviz_base import dataset_to_dataframe
 
-        table = az.summary(self.datatree, var_names=var_names, ci_prob=ci_prob, round_to="none")
+        wanted = [var_names] if isinstance(var_names, str) else var_names
+        plain = all(isinstance(v, str) and v in self.draws for v in wanted)
+        tree = self.datatree if self._datatree is not None or not plain else self._posterior_tree(set(wanted))
+        result = az.summary(tree, var_names=var_names, ci_prob=ci_prob, round_to="none", fmt="xarray")
+        symmetric = [name for name in _SYMMETRIC if name in result.data_vars]
+        for name in symmetric:  # the strict lower triangle becomes NaN, then its rows are dropped
+            result[name] = result[name].where(_upper_triangle(result.sizes["trait"]))
+        table = dataset_to_dataframe(result, sample_dims=["summary"]).T
+        if symmetric:
+            lower = table.isna().all(axis=1) & table.index.map(
+                lambda label: str(label).split("[", 1)[0] in symmetric
+            ).to_numpy(dtype=bool)
+            table = table[~lower]
         if self.settings["num_chains"] * self.settings["num_samples"] >= 4:
             bad = table.index[(table["r_hat"] > 1.01) | (table["ess_bulk"] < 100)]
             if len(bad):

@@ -3,6 +3,11 @@
 A block knows nothing of chains: ``sweep`` takes and returns one chain's State. This module adds
 ``vmap`` over chains and loops over iterations. Iteration t of a chain uses the key
 ``fold_in(chain_key, t)``, so draws do not depend on how a run is cut into chunks.
+
+The NaN guard: ``sweep`` returns one failure bit per block (``BLOCK_NAMES``), set when that
+block's draw is not finite (or its factorisation failed). The loops keep, per chain, the first
+failing sweep and its bits (a failure record, two int32: a few integer operations per sweep, no
+host round trip); ``run.py`` raises ``NumericalError`` naming the block, the sweep and the chain.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree
 
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
@@ -22,14 +27,49 @@ from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_group
 from .observation.gaussian import impute_missing
 from .state import B_precision, State
 
-__all__ = ["BLOCK_NAMES", "run_draws", "run_warmup", "sweep"]
+__all__ = ["BLOCK_NAMES", "NO_FAILURE", "block_order", "run_draws", "run_warmup", "sweep"]
 
-# bit i of the failure flag set by a sweep: the factorisation in this block was not finite
-BLOCK_NAMES = ("trait regressions [B; Lambda]", "factor regressions B_F", "factor scores F")
+# bit i of the failure bits returned by a sweep: block i produced non-finite values
+BLOCK_NAMES = (
+    "factor rotation (step 0)",
+    "trait h2 (step 2)",
+    "trait regressions [B; Lambda] and tau (step 1)",
+    "trait random effects U_R (step 3)",
+    "factor h2 F_h2 (step 5)",
+    "factor regressions B_F and tau_F (step 4)",
+    "factor random effects U_F (step 6)",
+    "factor scores F (step 7)",
+    "Lambda shrinkage prior (step 8)",
+    "B shrinkage prior (step 8)",
+    "B_F shrinkage prior (step 8)",
+    "missing-cell imputation Eta (step 9)",
+)
+# (first failing sweep, its failure bits) of one chain; sweep -1: no failure yet
+NO_FAILURE = (-1, 0)
+
+
+def block_order(collapsed_h2: bool) -> tuple[int, ...]:
+    """The bits of ``BLOCK_NAMES`` in the order a sweep runs their blocks: the collapsed h2 draw
+    comes before its column's regression, the conditional one after it."""
+    if collapsed_h2:
+        return tuple(range(len(BLOCK_NAMES)))
+    return (0, 2, 1, 3, 5, 4, *range(6, len(BLOCK_NAMES)))
+
+
+def _finite(*trees) -> Bool[Array, ""]:
+    """True when every array in ``trees`` is finite."""
+    leaves = jax.tree.leaves(trees)
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
+
+
+def _failure_bits(*oks) -> Int[Array, ""]:
+    """Bit i set where ``oks[i]`` is False (in ``BLOCK_NAMES`` order)."""
+    return sum((~ok).astype(jnp.int32) << i for i, ok in enumerate(oks))
 
 
 def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, Int[Array, ""]]:
-    """One partially collapsed Gibbs sweep (DESIGN.md section 2). Returns (state, failure bits)."""
+    """One partially collapsed Gibbs sweep (DESIGN.md section 2). Returns (state, failure bits):
+    bit i is set when block ``BLOCK_NAMES[i]`` produced non-finite values or its factorisation failed."""
     keys = jax.random.split(key, 8)
     re = data.re
     b = data.X.shape[1]
@@ -40,11 +80,13 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
     # 0: the factors' rotation, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
+    rotation_ok = jnp.array(True)
     if data.rotate_factors:  # the rotated B_F and Lambda are redrawn in steps 1-6 before any use
-        F, _, _ = sample_factor_rotation(
+        F, B_F_rotated, Lambda_rotated = sample_factor_rotation(
             keys[7], re, F, data.X_F, state.B_F, state.Lambda, state.F_h2_index, state.tot_F_prec,
             B_F_precision, Lambda_precision, state.tot_Eta_prec,
         )
+        rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
 
     # 1-3: traits. h2, (B, Lambda, tau) and U_R (blocks/columns.py).
     groups = data.groups
@@ -94,36 +136,58 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
     # 9: observation model.
     Eta = state.Eta
+    imputation_ok = jnp.array(True)
     if groups is not None:
         if groups.has_imputed:  # only the cells merging left inside a group; Eta stays unrotated
             Eta = impute_missing(keys[6], trait_effects + F_original @ Lambda, resid_variance, Eta, ~groups.imputed)
+            imputation_ok = _finite(Eta)
     elif data.has_missing:
         fitted = re.unrotate(trait_effects + F @ Lambda)
         Eta = re.rotate(impute_missing(keys[6], fitted, resid_variance, data.Y_filled, data.observed))
+        imputation_ok = _finite(Eta)
 
     new_state = State(
         Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,
         F=F, B_F=B_F, tot_F_prec=tau_F, F_h2_index=F_h2_index, U_F=U_F,
         Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior,
     )
-    failures = (
-        (~trait_ok).astype(jnp.int32) | ((~factor_ok).astype(jnp.int32) << 1) | ((~scores_ok).astype(jnp.int32) << 2)
+    # a prior's state is checked with the precision it gives (a finite state can overflow it)
+    priors_ok = [
+        _finite(prior_state, prior.precision(prior_state))
+        for prior, prior_state in ((data.Lambda_prior, Lambda_prior), (data.B_prior, B_prior), (data.B_F_prior, B_F_prior))
+    ]
+    failures = _failure_bits(
+        rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0], factor_ok[1], factor_ok[2],
+        scores_ok & _finite(F), *priors_ok, imputation_ok,
     )
     return new_state, failures
 
 
-def _sweeps(data, state, chain_key, start, stop):
-    def body(t, carry):
-        state, failures = carry
-        state, failed = sweep(jax.random.fold_in(chain_key, t), state, data)
-        return state, failures | failed
+def _no_failure() -> Int[Array, "2"]:
+    return jnp.array(NO_FAILURE, dtype=jnp.int32)
 
-    return lax.fori_loop(start, stop, body, (state, jnp.int32(0)))
+
+def _earlier_failure(first: Int[Array, "2"], then: Int[Array, "2"]) -> Int[Array, "2"]:
+    """The failure record of two consecutive stretches of sweeps: the first one's if it failed."""
+    return jnp.where(first[0] >= 0, first, then)
+
+
+def _sweeps(data, state, chain_key, start, stop):
+    """Sweeps start..stop-1 of one chain; returns (state, failure record (first failing sweep, its bits))."""
+
+    def body(t, carry):
+        state, record = carry
+        state, failed = sweep(jax.random.fold_in(chain_key, t), state, data)
+        this = jnp.stack([jnp.asarray(t, jnp.int32), failed])
+        return state, jnp.where((record[0] < 0) & (failed != 0), this, record)
+
+    return lax.fori_loop(start, stop, body, (state, _no_failure()))
 
 
 @jax.jit
 def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop):
-    """Sweeps start..stop-1 for every chain (vmapped); start/stop are traced (no recompile)."""
+    """Sweeps start..stop-1 for every chain (vmapped); start/stop are traced (no recompile).
+    Returns (states, failure records (chains, 2): first failing sweep or -1, its failure bits)."""
     return jax.vmap(_sweeps, in_axes=(None, 0, 0, None, None))(data, states, chain_keys, start, stop)
 
 
@@ -144,11 +208,11 @@ def run_draws(
 
     ``record_fn(state, data) -> (draws, running)`` gives the quantities kept per draw and those
     only averaged. Only the first ``n_valid`` draws are made (traced: the tail of the last chunk
-    is skipped without compiling another shape): past them the states and running-mean sums are
-    left as they are and the draws are zeros, so the states returned are those after sweep
-    ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid`` is the same for
-    every chain, so under ``vmap`` the skip stays a real branch (no work is done past it).
-    Returns (states, accumulators, draws, failure bits).
+    is skipped without compiling another shape): past them the states, running-mean sums and
+    failure records are left as they are and the draws are zeros, so the states returned are those
+    after sweep ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid`` is
+    the same for every chain, so under ``vmap`` the skip stays a real branch (no work is done past
+    it). Returns (states, accumulators, draws, failure records (chains, 2), as ``run_warmup``'s).
     """
 
     def one_chain(state, chain_key, accumulator):
@@ -159,7 +223,7 @@ def run_draws(
             state, failed = _sweeps(data, state, chain_key, first, first + thin)
             draws, running = record_fn(state, data)
             accumulator = jax.tree.map(jnp.add, accumulator, running)
-            return (state, accumulator, failures | failed), draws
+            return (state, accumulator, _earlier_failure(failures, failed)), draws
 
         def skip(carry, first):
             return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), draw_shapes)
@@ -168,7 +232,7 @@ def run_draws(
             return lax.cond(i < n_valid, draw, skip, carry, start + i * thin)
 
         (state, accumulator, failures), draws = lax.scan(
-            body, (state, accumulator, jnp.int32(0)), jnp.arange(num_draws)
+            body, (state, accumulator, _no_failure()), jnp.arange(num_draws)
         )
         return state, accumulator, draws, failures
 

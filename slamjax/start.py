@@ -24,6 +24,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._sampler_data import SamplerData
+from ._x64 import float64
 from .state import State, init_state, strongly_typed
 
 __all__ = ["factor_analysis", "factor_analysis_start"]
@@ -42,6 +43,7 @@ def _negative_log_likelihood(params, Y: Float[Array, "n p"]):
     return 0.5 * (n * log_det + quadratic) / (n * p)
 
 
+@float64
 def factor_analysis(
     key: PRNGKeyArray, Y: Float[Array, "n p"], k: int, steps: int = 500, learning_rate: float = 0.05
 ) -> tuple[Float[Array, "k p"], Float[Array, " p"]]:
@@ -62,6 +64,7 @@ def factor_analysis(
     return Lambda, jnp.exp(jnp.clip(log_psi, -6.0, 3.0))
 
 
+@float64
 @eqx.filter_jit
 def factor_analysis_start(key: PRNGKeyArray, data: SamplerData, steps: int = 500) -> State:
     """``init_state`` with Lambda, F and tau from a maximum-likelihood factor analysis."""

@@ -18,6 +18,7 @@ from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ._random import normal
+from ._x64 import float64
 from .state import State
 
 __all__ = ["reorder_factors", "factor_sizes"]
@@ -49,6 +50,7 @@ def _permute_factor_axis(tree, order: Int[Array, " k"], k: int):
     return jax.tree.map(lambda x: x[order] if x.ndim >= 1 and x.shape[0] == k else x, tree)
 
 
+@float64
 def reorder_factors(key: PRNGKeyArray, state: State, drop_correlation: float = 0.6) -> State:
     """The state with collinear factors reset and factors ordered by decreasing size."""
     k = state.Lambda.shape[0]

@@ -60,7 +60,7 @@ def test_aligned_draws_agree_and_keep_F_Lambda(noise):
     for raw, new in zip(draws.reshape(-1, 4, 24), aligned.reshape(-1, 4, 24)):
         T = np.linalg.lstsq(raw.T, new.T, rcond=None)[0]  # new = T' raw
         np.testing.assert_allclose(T @ T.T, np.eye(4), atol=1e-8)
-        np.testing.assert_allclose(raw.T @ raw, new.T @ new, atol=1e-8)  # Lambda' Lambda (so G, R) unchanged
+        np.testing.assert_allclose(raw.T @ raw, new.T @ new, atol=1e-8)  # Lambda' Lambda unchanged
 
 
 def test_fitted_loadings_after_alignment_match_the_truth():

@@ -92,11 +92,20 @@ def test_sample_refuses_bad_settings():
         sj.sample("not a model")
 
 
-def test_failed_factorisation_names_the_block():
+def test_failure_records_name_the_block_the_sweep_and_the_chain():
     from slamjax.run import _raise_on_failure
+    from slamjax.sampler import BLOCK_NAMES
 
-    _raise_on_failure(np.zeros((2,), np.int32), 10)
-    with pytest.raises(sj.NumericalError, match=r"factor scores F.*iteration 10"):
-        _raise_on_failure(np.array([0, 4], np.int32), 10)
-    with pytest.raises(sj.NumericalError, match=r"trait regressions.*factor regressions"):
-        _raise_on_failure(np.array([3, 0], np.int32), 7)
+    _raise_on_failure(np.array([[-1, 0], [-1, 0]], np.int32), True, 10)
+    scores = BLOCK_NAMES.index("factor scores F (step 7)")
+    with pytest.raises(sj.NumericalError, match=r"block 'factor scores F.*at sweep 8 \(warm-up\) of chain 1") as error:
+        _raise_on_failure(np.array([[-1, 0], [7, 1 << scores]], np.int32), True, 10)
+    assert (error.value.block, error.value.sweep, error.value.chain) == ("factor scores F (step 7)", 8, 1)
+    # the earliest chain first, its blocks in sweep order (the conditional h2 draw after its regression)
+    regression, h2 = BLOCK_NAMES.index("trait regressions [B; Lambda] and tau (step 1)"), BLOCK_NAMES.index("trait h2 (step 2)")
+    with pytest.raises(
+        sj.NumericalError,
+        match=r"block 'trait regressions.*at sweep 13 \(sampling\) of chain 0; later in that sweep also in "
+              r"'trait h2.*also chain 1 at sweep 15",
+    ):
+        _raise_on_failure(np.array([[12, 1 << regression | 1 << h2], [14, 1 << h2]], np.int32), False, 10)

@@ -20,6 +20,10 @@ rotations (Liu & Sabatti 2000), whose Haar measure is uniform in theta and Jacob
 are visited once per sweep, in rounds of disjoint pairs, each pair at O(k^2 + p + b_F) from the k
 matrices tau_Fm E' V_m^-1 E.
 
+A pair whose terms are not finite (NaN or infinite F, B_F, Lambda or prior precisions) gets the
+angle NaN, so the rotated arrays are not finite and the sweep reports the failure (a finite but
+huge concentration is fine: its angle is the mode).
+
 Because U_F is integrated out, the step runs first in a sweep: the factor block (steps 4-6)
 draws U_F, B_F, tau_F and h2_F afresh given the new F before anything uses U_F.
 """
@@ -99,13 +103,15 @@ def sample_factor_rotation(
             A1, A2, C = A1 + terms[0], A2 + terms[1], C + terms[2]
         # -1/2 (c^2 A1 + s^2 A2 + 2 c s C) = -1/4 (A1 - A2) cos 2theta - 1/2 C sin 2theta + const
         kappa_cos, kappa_sin = -0.25 * (A1 - A2), -0.5 * C
-        # An infinite prior precision (a loading shrunk to exactly 0) makes the conditional a point
-        # mass at theta in {0, pi}: keep theta = 0 (non-finite terms would stall the sampler).
-        move = (b < k) & jnp.isfinite(kappa_cos) & jnp.isfinite(kappa_sin)
-        kappa_cos, kappa_sin = jnp.where(move, kappa_cos, 0.0), jnp.where(move, kappa_sin, 0.0)
+        # Non-finite terms have no angle: theta = NaN makes the rotated arrays non-finite, which the
+        # sweep reports (von_mises itself returns the mode for a huge or NaN concentration).
+        move = b < k  # pairs with the dummy factor keep theta = 0
+        finite = jnp.isfinite(kappa_cos) & jnp.isfinite(kappa_sin)
+        kappa_cos, kappa_sin = jnp.where(finite, kappa_cos, 0.0), jnp.where(finite, kappa_sin, 0.0)
         key_angle, key_flip = jax.random.split(jax.random.fold_in(key, i))
         angle = von_mises(key_angle, jnp.arctan2(kappa_sin, kappa_cos), jnp.hypot(kappa_cos, kappa_sin))
         theta = jnp.where(move, 0.5 * angle + jnp.pi * jax.random.bernoulli(key_flip, 0.5, a.shape), 0.0)
+        theta = jnp.where(move & ~finite, jnp.nan, theta)
         c, s = jnp.cos(theta), jnp.sin(theta)
 
         def rotate_columns(X):  # X[:, a], X[:, b] <- c X[:, a] + s X[:, b], -s X[:, a] + c X[:, b]

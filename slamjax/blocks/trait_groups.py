@@ -78,7 +78,8 @@ def sample_trait_groups(
     collapsed: bool,
 ):
     """Steps 1-3 for every group at once (vmapped over groups). ``Eta`` and ``F`` in original
-    coordinates. Returns (coef (q, p), tau, h2_index, U_R in model coordinates, factorisation_ok)."""
+    coordinates. Returns (coef (q, p), tau, h2_index, U_R in model coordinates, ok): ``ok`` as in
+    ``sample_columns``, over all groups."""
     p = prior_precision.shape[1]
     Eta_padded = _pad(Eta)
     F_padded = jnp.pad(F, ((0, 1), (0, 0)))
@@ -105,7 +106,7 @@ def sample_trait_groups(
         flat = jnp.moveaxis(values, 0, -2).reshape(*values.shape[1:-1], -1)
         return jnp.zeros((*values.shape[1:-1], size + 1), values.dtype).at[..., columns].set(flat)[..., :size]
 
-    return scatter(coef, p), scatter(tau, p), scatter(h2, p), scatter(U_R, p), jnp.all(ok)
+    return scatter(coef, p), scatter(tau, p), scatter(h2, p), scatter(U_R, p), jnp.all(ok, axis=0)
 
 
 def sample_factor_scores_by_row(
