@@ -78,6 +78,7 @@ def stale_h2_index(monkeypatch):
         statistics = (gram_all[h2_index], Wy_all[h2_index, cols], yy_all[h2_index, cols])  # the bug: old index
         coef, tau, ok = sample_regression(key_coef, *statistics, prior_precision, tau_shape, tau_rate, n, n_flat)
         resid = y - W @ coef
+        ok = jnp.stack([jnp.array(True), ok, jnp.array(True)])  # one flag per stage, as sample_columns
         return coef, tau, new_index, re.sample_effects(key_effects, resid, new_index, tau), ok
 
     for module in (columns, sampler, trait_groups):

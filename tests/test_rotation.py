@@ -122,17 +122,19 @@ def _prior_draws_of_factor_terms(model, hyper, n_draws, seed):
 
 
 def _unequal_hyperparameters(model, k, seed):
-    """Factor hyperparameters that differ between factors in every term of the angle's conditional:
-    tau_F spread over a factor of 16, different grid points of h2_F, Lambda precisions growing
-    with the factor (as the MGPS prior's) over a factor of 32, B_F precisions spread over 100."""
+    """Factor hyperparameters that differ between factors in every term of the angle's conditional,
+    by fixed ratios (the seed only permutes them and adds +-25 % noise): tau_F spread over a factor
+    of 16, different grid points of h2_F, Lambda precisions growing with the factor (as the MGPS
+    prior's) over a factor of 32, B_F precisions spread over a factor of 100."""
     rng = np.random.default_rng(seed)
     p, b_F = model.shapes["p"], model.shapes["b_F"]
     G = model.data.h2_grid.shape[0]
+    noise = lambda shape: rng.uniform(0.8, 1.25, shape)  # noqa: E731
     return dict(
         tau_F=np.geomspace(0.25, 4.0, k)[rng.permutation(k)],
         F_h2_index=np.array([0, G - 1, 2, 1, 3, G - 2][:k]) % G,
-        Lambda_precision=np.geomspace(0.25, 8.0, k)[:, None] * rng.gamma(1.5, 1 / 1.5, (k, p)),
-        B_F_precision=rng.gamma(1.5, 1 / 1.5, (b_F, k)) * np.geomspace(0.1, 10.0, k)[rng.permutation(k)],
+        Lambda_precision=np.geomspace(0.25, 8.0, k)[:, None] * noise((k, p)),
+        B_F_precision=np.geomspace(0.1, 10.0, k)[rng.permutation(k)][None, :] * noise((b_F, k)),
         tau=rng.uniform(0.5, 2.0, p),
     )
 
