@@ -18,3 +18,5 @@ from .eigen import EigenRandomEffect as EigenRandomEffect
 from .eigen import eigen_random_effect as eigen_random_effect
 from .woodbury import WoodburyRandomEffects as WoodburyRandomEffects
 from .woodbury import woodbury_random_effects as woodbury_random_effects
+from ._plan import RandomEffectsPlan as RandomEffectsPlan
+from ._plan import plan_random_effects as plan_random_effects
