@@ -54,7 +54,9 @@ class Model:
             fast when those others have few levels in all, as cage and litter beside an animal
             effect) or "auto": eigen for one random effect, else the cheaper of cholesky and
             woodbury per sweep (G n^2 against P n S' + G S'^2 for S' levels outside the largest
-            effect and P distinct pairs of the largest effect's and the residual's share).
+            effect and P distinct pairs of the largest effect's and the residual's share;
+            woodbury also when only its decompositions fit in memory; cholesky with
+            missing="groups"). A model whose decompositions would not fit in memory is refused.
         missing: how missing cells are handled. "impute" draws every missing cell each iteration;
             "groups" fits traits that share an observation pattern on their observed rows only
             (``sj.missing``; merged to at most ``max_missing_groups`` groups, which imputes the
