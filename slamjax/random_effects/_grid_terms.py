@@ -7,6 +7,7 @@ effect each effect entry belongs to.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
@@ -32,6 +33,19 @@ def effect_prior_sd(
 def residual_proportion(h2_grid: Float[Array, "G R"], h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
     """1 - sum_m h2_m of every column j at its grid point."""
     return 1.0 - jnp.sum(h2_grid[h2_index], axis=-1)
+
+
+class GridBackend(eqx.Module):
+    """Base of the backends: the per-column prior terms, from the subclass's fields ``h2_grid``
+    (G, R) and ``block_of_column`` (S,)."""
+
+    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
+        """Prior sd of every effect entry (in the backend's coordinates) of every column j."""
+        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
+
+    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
+        """1 - sum_m h2_m of every column j at its grid point."""
+        return residual_proportion(self.h2_grid, h2_index)
 
 
 def matheron_prior_draws(

@@ -20,7 +20,6 @@ Effects are held as a = [a_1; ...; a_R] (S x c); ``to_levels`` gives U_m = L_m a
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -28,7 +27,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import NumericalError
 from ._grid_factors import inverse_cholesky_on_grid
-from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, matheron_prior_draws, residual_proportion
+from ._grid_terms import GridBackend, log_likelihood_on_grid, matheron_prior_draws
 from .eigen import covariance_root
 
 __all__ = ["CholeskyRandomEffects", "cholesky_random_effects", "memory_estimate"]
@@ -55,7 +54,7 @@ def _apply_per_column(
     return lax.map(one_column, (h2_index, vectors))
 
 
-class CholeskyRandomEffects(eqx.Module):
+class CholeskyRandomEffects(GridBackend):
     whiten_V: Float[Array, "G n n"]  # inverse Cholesky factor of V_g (lower triangular)
     log_det_V: Float[Array, " G"]
     ZL: Float[Array, "n S"]
@@ -115,12 +114,6 @@ class CholeskyRandomEffects(eqx.Module):
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         quad = jnp.sum(jnp.einsum("gij,jc->gic", self.whiten_V, resid) ** 2, axis=1)  # (G, c)
         return log_likelihood_on_grid(self.log_det_V, quad.T, tau)
-
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
-        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return residual_proportion(self.h2_grid, h2_index)
 
     def effect_on_rows(self, a: Float[Array, "S c"]) -> Float[Array, "n c"]:
         return self.ZL @ a

@@ -17,18 +17,17 @@ The sampler keeps responses, designs, factor scores and random effects in these 
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._random import normal
-from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, residual_proportion
+from ._grid_terms import GridBackend, log_likelihood_on_grid
 
 __all__ = ["EigenRandomEffect", "eigen_random_effect"]
 
 
-class EigenRandomEffect(eqx.Module):
+class EigenRandomEffect(GridBackend):
     """Fixed decompositions of one random effect, computed once in float64."""
 
     Q: Float[Array, "n n"]  # left singular vectors of Z L
@@ -101,13 +100,6 @@ class EigenRandomEffect(eqx.Module):
     def block_of_column(self) -> Int[Array, " r"]:
         """Every rotated effect belongs to the one random effect."""
         return jnp.zeros(self.r, dtype=jnp.int32)
-
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "r c"]:
-        """Prior sd of the rotated effects b (isotropic: b ~ N(0, h2 / tau I))."""
-        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return residual_proportion(self.h2_grid, h2_index)
 
     def effect_on_rows(self, b: Float[Array, "r c"]) -> Float[Array, "n c"]:
         """Sigma b: the rotated contribution Q^T Z u of random effects given in rotated coordinates."""

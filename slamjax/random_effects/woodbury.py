@@ -26,7 +26,6 @@ others, as in ``cholesky``); ``to_levels`` gives [U_1; ...; U_R] in the model's 
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -34,14 +33,14 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import NumericalError
 from ._grid_factors import inverse_cholesky_on_grid
-from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, matheron_prior_draws, residual_proportion
+from ._grid_terms import GridBackend, log_likelihood_on_grid, matheron_prior_draws
 from .cholesky import _apply_per_column
 from .eigen import covariance_root, sigma_times, singular_decomposition
 
 __all__ = ["WoodburyRandomEffects", "woodbury_random_effects", "woodbury_memory_estimate"]
 
 
-class WoodburyRandomEffects(eqx.Module):
+class WoodburyRandomEffects(GridBackend):
     Q: Float[Array, "n n"]  # left singular vectors of Z_f L_f
     s: Float[Array, " n"]  # squared singular values of Z_f L_f, zero padded to n
     sigma: Float[Array, " rf"]  # singular values, zero padded to r_f
@@ -132,12 +131,6 @@ class WoodburyRandomEffects(eqx.Module):
         low = self._low_rank_terms(self.inverse_D[:, :, None] * resid[None])
         quad = (self.inverse_D @ resid**2)[self.pair_of_grid] - jnp.sum(low**2, axis=1)  # (G, c)
         return log_likelihood_on_grid(self.log_det_V, quad.T, tau)
-
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
-        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return residual_proportion(self.h2_grid, h2_index)
 
     def effect_on_rows(self, a: Float[Array, "S c"]) -> Float[Array, "n c"]:
         """Q' sum_m Z_m U_m: Sigma b + W a_rest."""
