@@ -18,7 +18,10 @@ see ``benchmarks/linalg.py``):
 * Triangular solves: Python-unrolled forward/back substitution over the
   batch for ``q <= _SOLVE_UNROLL_MAX`` (3-5x faster than batched
   ``solve_triangular``); a ``fori_loop`` substitution (still ~2x faster than
-  ``solve_triangular``, constant compile time) above that.
+  ``solve_triangular``, constant compile time) above that. One factor shared by a batch of
+  right-hand sides (``L`` of shape (q, q), ``b`` of shape (..., q)) is one triangular solve with
+  the batch as columns instead (BLAS trsm; measured 3x faster than the unrolled substitution at
+  q = 30, n = 2000, and compiled in a second instead of 40).
 
 Failure convention: ``cholesky`` of a matrix that is not (numerically)
 positive definite returns NaN in (at least) the failing pivot and all later
@@ -135,10 +138,21 @@ def _solve_fori(L, b, transpose: bool, batch):
     return lax.fori_loop(0, q, body, jnp.zeros_like(b))
 
 
+def _solve_shared(L, b, transpose: bool):
+    """One factor L (q, q) for every row of b (..., q): one triangular solve with the rows as
+    right-hand sides."""
+    q = L.shape[-1]
+    rows = b.reshape(-1, q).T
+    x = lax.linalg.triangular_solve(L, rows, left_side=True, lower=True, transpose_a=transpose)
+    return x.T.reshape(b.shape)
+
+
 def _solve(L, b, transpose: bool):
     L, b, q, batch = _check_solve_args(L, b)
     if q == 0:
         return jnp.zeros(batch + (0,), b.dtype)
+    if L.ndim == 2 and b.ndim > 1:
+        return _solve_shared(L, b, transpose)
     if q <= _SOLVE_UNROLL_MAX:
         x = _solve_unrolled(L, b, transpose)
         return jnp.broadcast_to(x, batch + (q,))

@@ -1,10 +1,8 @@
-"""Model: data, priors and the random-effect decomposition, validated before any JAX code runs."""
+"""Model: data, priors and the random-effect plan (``random_effects.plan_random_effects``), validated
+before any decomposition is computed."""
 
 from __future__ import annotations
 
-import hashlib
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -14,20 +12,18 @@ from ._sampler_data import SamplerData
 from ._validate import ValidatedData, validate_inputs
 from ._x64 import float64
 from .grid import h2_grid, h2_log_prior
-from .missing import build_missing_groups, choose_missing_path
 from .priors._priors import Priors
-from .random_effects.cholesky import cholesky_random_effects, memory_estimate
-from .random_effects.eigen import eigen_random_effect
-from .random_effects.woodbury import first_effect, grid_pairs, woodbury_memory_estimate, woodbury_random_effects
+from .random_effects import plan_random_effects
 
 __all__ = ["Model"]
 
 
 class Model:
-    """A SLAMglmm model with one random effect (``eigen`` backend) and Gaussian observations.
+    """A SLAMglmm model with Gaussian observations and one or more random effects.
 
-        Y = X B + F Lambda + Z U_R + E_R,    F = X_F B_F + Z U_F + E_F,
-        vec(U_R) ~ N(0, diag(h2 / tau) (x) K),  E_R rows ~ N(0, diag((1 - h2) / tau)), likewise for F.
+        Y = X B + F Lambda + sum_m Z_m U_Rm + E_R,    F = X_F B_F + sum_m Z_m U_Fm + E_F,
+        vec(U_Rm) ~ N(0, diag(h2_m / tau) (x) K_m),  E_R rows ~ N(0, diag((1 - sum_m h2_m) / tau)),
+        likewise for F. The matrix form has one random effect (Z, K); a formula may have several.
 
     Give the design either as a formula or as matrices:
 
@@ -39,9 +35,11 @@ class Model:
             formula, a DataFrame Y is aligned to ``data`` by index (use ``sj.wide`` for tall data).
         data: one row per individual (index = individual id) holding the formula's variables.
         formula: lme4 syntax: fixed effects (factors, interactions, numeric covariates) and one
-            random intercept ``(1|group)``; ``relmat`` maps the group to its covariance over levels.
+            or more random intercepts ``(1|group)``; ``relmat`` maps a group to its covariance over
+            levels (identity for a group without one).
         factor_formula: fixed effects of the factors (``"~ x"``; no intercept) and their random
-            effect; by default the factors get the traits' random effect and no fixed effects.
+            effects, which must be the traits'; by default the factors get the traits' random
+            effects and no fixed effects.
         X: fixed effects of the traits (n, b); an intercept column is added when absent.
         X_F: fixed effects of the factors (n, b_F), without an intercept (fixed at 0).
         Z: random-effect design (n, r); identity when None (one level per individual).
@@ -56,7 +54,9 @@ class Model:
             fast when those others have few levels in all, as cage and litter beside an animal
             effect) or "auto": eigen for one random effect, else the cheaper of cholesky and
             woodbury per sweep (G n^2 against P n S' + G S'^2 for S' levels outside the largest
-            effect and P distinct pairs of the largest effect's and the residual's share).
+            effect and P distinct pairs of the largest effect's and the residual's share;
+            woodbury also when only its decompositions fit in memory; cholesky with
+            missing="groups"). A model whose decompositions would not fit in memory is refused.
         missing: how missing cells are handled. "impute" draws every missing cell each iteration;
             "groups" fits traits that share an observation pattern on their observed rows only
             (``sj.missing``; merged to at most ``max_missing_groups`` groups, which imputes the
@@ -149,62 +149,16 @@ class Model:
             self.effect_levels = {t.group: list(t.levels) for t in terms}
             Zs, Ks = [t.Z for t in terms], [t.K for t in terms]
         self.Zs, self.Ks = Zs, Ks
-        n_random = len(Zs)
-        if backend not in ("auto", "eigen", "cholesky", "woodbury"):
-            raise SlamjaxInputError(
-                f"backend: must be 'auto', 'eigen', 'cholesky' or 'woodbury', got {backend!r}"
-            )
-        if backend == "eigen" and n_random > 1:
-            raise SlamjaxInputError(
-                f"backend: 'eigen' handles one random effect, this model has {n_random} "
-                f"({', '.join(self.effect_names)}); use backend='cholesky', 'woodbury' (or 'auto')"
-            )
-        if backend == "woodbury" and n_random == 1:
-            raise SlamjaxInputError("backend: 'woodbury' needs two or more random effects; use 'eigen' (or 'auto')")
-        self.grid = h2_grid(n_random, self.h2_divisions)
-        if backend == "auto":
-            if n_random == 1:
-                backend = "eigen"
-            elif missing == "groups":
-                backend = "cholesky"
-            else:
-                backend = _cheaper_backend(
-                    validated.Y.shape[0], tuple(Z.shape[1] for Z in Zs), self.grid, validated.Y.shape[1] + n_factors
-                )
-        self.backend = backend
-        if missing not in ("auto", "groups", "impute"):
-            raise SlamjaxInputError(f"missing: must be 'auto', 'groups' or 'impute', got {missing!r}")
         if h2_draw not in ("auto", "collapsed", "conditional"):
             raise SlamjaxInputError(f"h2_draw: must be 'auto', 'collapsed' or 'conditional', got {h2_draw!r}")
         if not isinstance(rotate_factors, (bool, np.bool_)):
             raise SlamjaxInputError(f"rotate_factors: must be True or False, got {rotate_factors!r}")
-        if isinstance(max_missing_groups, bool) or not isinstance(max_missing_groups, (int, np.integer)) or (
-            max_missing_groups < 1
-        ):
-            raise SlamjaxInputError(f"max_missing_groups: must be a positive integer, got {max_missing_groups!r}")
-        if backend == "woodbury" and missing == "groups":
-            raise SlamjaxInputError(
-                "missing: 'groups' is not available with the woodbury backend; use missing='impute' "
-                "(or 'auto'), or backend='cholesky'"
-            )
-        if h2_draw == "auto":
-            n, q = validated.Y.shape[0], validated.X.shape[1] + n_factors
-            cheap = self.grid.shape[0] * q**2 <= 3 * n
-            h2_draw = "collapsed" if backend != "eigen" or cheap else "conditional"
-        self.h2_draw = h2_draw
-        observed = ~np.isnan(validated.Y)
-        self.missing_groups = choose_missing_path(
-            observed, "impute" if backend == "woodbury" else missing, int(max_missing_groups)
-        )
-        group_rows = [g.rows.size for g in self.missing_groups] if self.missing_groups else []
-        sizes = tuple(Z.shape[1] for Z in Zs)
-        n_pairs = grid_pairs(self.grid, first_effect(sizes))[0].shape[0] if backend == "woodbury" else 0
-        _check_memory(backend, validated.Y.shape[0], sizes, self.grid.shape[0],
-                      validated.Y.shape[1] + n_factors, group_rows, n_pairs)
+        self.grid = h2_grid(len(Zs), self.h2_divisions)
         trait_log_prior = h2_log_prior(self.grid, priors.h2)
         factor_log_prior = h2_log_prior(self.grid, priors.F_h2)
 
         Y = validated.Y
+        observed = ~np.isnan(Y)
         if self.scale_Y:
             self.Y_mean = np.nanmean(Y, axis=0)
             self.Y_scale = np.nanstd(Y, axis=0, ddof=1)
@@ -213,22 +167,20 @@ class Model:
             self.Y_scale = np.ones(Y.shape[1])
         Y_filled = np.where(observed, (Y - self.Y_mean) / self.Y_scale, 0.0)
 
-        groups = None
-        if self.missing_groups is not None:
-            groups, self.random_effect, rotate = build_missing_groups(
-                self.missing_groups, backend, Zs, Ks, self.grid, validated.X, Y_filled, observed
-            )
-        elif backend == "eigen":
-            self.random_effect = _eigen_backend(Zs[0], Ks[0], self.grid)
-            rotate = np.asarray(self.random_effect.Q).T
-        elif backend == "woodbury":
-            self.random_effect = woodbury_random_effects(Zs, Ks, self.grid)
-            rotate = np.asarray(self.random_effect.Q).T
-        else:
-            self.random_effect = cholesky_random_effects(Zs, Ks, self.grid)
-            rotate = None
-        if rotate is None:
-            rotate = np.eye(validated.Y.shape[0])
+        plan = plan_random_effects(
+            Zs, Ks, self.grid, effect_names=self.effect_names, backend=backend, missing=missing,
+            max_missing_groups=max_missing_groups, X=validated.X, Y_filled=Y_filled, observed=observed,
+            n_factors=self.n_factors,
+        )
+        self.backend = plan.backend
+        self.random_effect = plan.random_effect
+        self.missing_groups = plan.missing_groups
+        if h2_draw == "auto":
+            n, q = Y.shape[0], validated.X.shape[1] + n_factors
+            cheap = self.grid.shape[0] * q**2 <= 3 * n
+            h2_draw = "collapsed" if self.backend != "eigen" or cheap else "conditional"
+        self.h2_draw = h2_draw
+        rotate = plan.rotation
         self.data = SamplerData(
             re=self.random_effect,
             X=jnp.asarray(rotate @ validated.X),
@@ -250,7 +202,7 @@ class Model:
             n_factors=self.n_factors,
             n_flat=priors.n_flat,
             has_missing=bool((~observed).any()),
-            groups=groups,
+            groups=plan.groups,
             collapsed_h2=h2_draw == "collapsed",
             rotate_factors=bool(rotate_factors),
         )
@@ -394,75 +346,3 @@ def _check_same_individuals(Y_index: pd.Index, index: pd.Index) -> None:
             + "; then align them, e.g. Y = Y.loc[data.index]"
         )
 
-
-def _available_memory() -> int:
-    """Bytes of memory of the default device (GPU limit, or physical memory on a CPU)."""
-    try:
-        stats = jax.devices()[0].memory_stats() or {}
-    except Exception:  # noqa: BLE001 - backends without memory_stats
-        stats = {}
-    if "bytes_limit" in stats:
-        return int(stats["bytes_limit"])
-    import os
-
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-_EIGEN_CACHE: dict[bytes, object] = {}
-_EIGEN_CACHE_SIZE = 2
-
-
-def _eigen_backend(Z: np.ndarray, K: np.ndarray, grid: np.ndarray):
-    """The eigen backend of (Z, K, grid), reused while the same inputs come again: the models of
-    cross-validation folds (``Model.masked`` on the imputation path) share one decomposition
-    instead of redoing an O(n^3) SVD per fold. Keyed by a digest of the arrays' bytes."""
-    digest = hashlib.blake2b(digest_size=32)
-    for array in (Z, K, grid):
-        array = np.ascontiguousarray(array, dtype=float)
-        digest.update(repr(array.shape).encode())
-        digest.update(array.tobytes())
-    key = digest.digest()
-    if key not in _EIGEN_CACHE:
-        if len(_EIGEN_CACHE) >= _EIGEN_CACHE_SIZE:
-            _EIGEN_CACHE.pop(next(iter(_EIGEN_CACHE)))
-        _EIGEN_CACHE[key] = eigen_random_effect(Z, K, grid)[0]
-    return _EIGEN_CACHE[key]
-
-
-def _cheaper_backend(n: int, sizes: tuple[int, ...], grid: np.ndarray, n_columns: int = 0) -> str:
-    """cholesky or woodbury, whichever whitens a column at every grid point with fewer operations;
-    woodbury also when cholesky's decompositions would not fit in memory and woodbury's are smaller."""
-    n_grid = grid.shape[0]
-    S_rest = sum(sizes) - max(sizes)
-    n_pairs = grid_pairs(grid, first_effect(sizes))[0].shape[0]
-    woodbury = n_pairs * n * S_rest + n_grid * S_rest**2
-    if woodbury < 0.5 * n_grid * n * n:
-        return "woodbury"
-    cholesky_bytes = memory_estimate(n, sizes, n_grid, n_columns)
-    smaller = woodbury_memory_estimate(n, sizes, n_grid, n_pairs, n_columns) < cholesky_bytes
-    return "woodbury" if smaller and cholesky_bytes > 0.6 * _available_memory() else "cholesky"
-
-
-def _check_memory(
-    backend: str, n: int, sizes: tuple[int, ...], n_grid: int, n_columns: int, group_rows: list[int] = (),
-    n_pairs: int = 0,
-) -> None:
-    """Refuses, before allocating, a model whose fixed decompositions would not fit in memory.
-
-    With missing-data groups every group holds its own decomposition of its rows.
-    """
-    if backend == "eigen":
-        needed = 8 * (1 + len(group_rows)) * (max([n, *group_rows]) ** 2 + sizes[0] ** 2)
-    elif backend == "woodbury":
-        needed = woodbury_memory_estimate(n, sizes, n_grid, n_pairs, n_columns)
-    else:  # groups are padded to the largest one
-        needed = (1 + len(group_rows)) * memory_estimate(max([n, *group_rows]), sizes, n_grid, n_columns)
-    available = _available_memory()
-    if needed > 0.6 * available:
-        raise SlamjaxInputError(
-            f"memory: the {backend} backend needs about {needed / 2**30:.1f} GiB for its decompositions "
-            f"({n_grid} grid points, n={n}, levels={sizes}, p={n_columns}) but the device has "
-            f"{available / 2**30:.1f} GiB; use fewer h2_divisions (the grid has C(d - 1 + R, R) points), "
-            "fewer random effects, backend='woodbury' when the effects other than the largest have few "
-            "levels, or a GPU with more memory"
-        )

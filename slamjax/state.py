@@ -1,7 +1,8 @@
 """The state of one chain (an ``eqx.Module`` pytree), its initialisation and prior draws.
 
 Trait-level arrays keep traits last. Responses, factor scores and random effects are held in the
-rotated coordinates of the random-effect backend (see ``random_effects.eigen``); h2 values are
+coordinates of the random-effect backend (``re.rotate``: Q' for eigen and woodbury, the identity
+for cholesky; original coordinates for Eta with missing-data groups); h2 values are
 held as indices into the grid ``SamplerData.h2_grid``. F, U_F, B_F and Lambda are in the
 parameter-expanded scale: the recorded draws divide tot_F_prec out.
 """

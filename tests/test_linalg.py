@@ -67,6 +67,10 @@ def test_solve_broadcasts_batch(q):
     x = solve_lower(jnp.asarray(L), jnp.asarray(b))
     assert x.shape == (4, q)
     assert _rel(x, np.linalg.solve(L, b.T).T) < 1e-10
+    b = np.random.default_rng(5).standard_normal((2, 3, q))  # one factor for a batch of rows: one solve
+    x = solve_lower_transpose(jnp.asarray(L), jnp.asarray(b))
+    assert x.shape == (2, 3, q)
+    assert _rel(x, np.linalg.solve(L.T, b.reshape(-1, q).T).T.reshape(b.shape)) < 1e-10
 
 
 def test_unrolled_and_fori_solves_agree():

@@ -113,7 +113,7 @@ def test_several_effects_outputs_are_keyed_by_group():
 
 def test_memory_refusal():
     with pytest.raises(sj.SlamjaxInputError, match=r"memory.*GiB.*h2_divisions"):
-        from slamjax.model import _check_memory
+        from slamjax.random_effects._plan import _check_memory
 
         _check_memory("cholesky", 20_000, (20_000, 500), 1540, 100)
 

@@ -125,15 +125,15 @@ def test_h2_probabilities_match_enumeration(backends):
 
 
 def test_automatic_choice_and_refusals(monkeypatch):
-    from slamjax import model as model_module
-    from slamjax.model import _cheaper_backend, _check_memory
+    from slamjax.random_effects import _plan
+    from slamjax.random_effects._plan import _cheaper_backend, _check_memory
 
     grid = sj.h2_grid(3, 10)
     assert _cheaper_backend(1814, (1814, 523, 8), grid) == "woodbury"  # mice: animal + cage + parity
     assert _cheaper_backend(1000, (1000, 900, 800), grid) == "cholesky"
     assert _cheaper_backend(1000, (1000, 600, 100), grid) == "cholesky"
     with monkeypatch.context() as patch:  # cholesky's 1.7 GiB would not fit, woodbury's 0.9 GiB is smaller
-        patch.setattr(model_module, "_available_memory", lambda: 2 * 2**30)
+        patch.setattr(_plan, "_available_memory", lambda: 2 * 2**30)
         assert _cheaper_backend(1000, (1000, 600, 100), grid) == "woodbury"
         assert _cheaper_backend(1000, (1000, 900, 800), grid) == "cholesky"  # woodbury's would be 4.8 GiB
     assert three_effect_model(backend="auto").backend == "woodbury"

@@ -8,16 +8,33 @@ Every row i of F (k factors) is independent given the rest:
 with e_i the trait residual without the factors (Eta - X B - Z U_R) and m_i the factors'
 own fixed and random part (X_F B_F + Z U_F). The orthogonal rotation leaves both residual
 covariances (multiples of I) unchanged, so one k x k Cholesky serves all rows.
+``sample_rows_given_precision`` draws rows given their precision; the missing-data path
+(``blocks.trait_groups``) uses it with one precision per row.
 """
 
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
-from .._random import normal
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-__all__ = ["sample_factor_scores"]
+from .._linalg import cholesky, cholesky_ok, solve_lower, solve_lower_transpose
+from .._random import normal
+
+__all__ = ["sample_factor_scores", "sample_rows_given_precision"]
+
+
+def sample_rows_given_precision(
+    key: PRNGKeyArray, precision: Float[Array, "*n k k"], rhs: Float[Array, "n k"]
+) -> tuple[Float[Array, "n k"], Bool[Array, ""]]:
+    """Independent rows x_i ~ N(P_i^-1 rhs_i, P_i^-1), with P_i = L_i L_i' (one k x k Cholesky):
+    x_i = L_i'^-1 L_i^-1 rhs_i + L_i'^-1 z_i, z_i ~ N(0, I_k).
+
+    ``precision`` is one P for every row (k, k) or one per row (n, k, k). Returns (x, factorisation_ok).
+    """
+    chol = cholesky(precision)
+    mean = solve_lower_transpose(chol, solve_lower(chol, rhs))
+    noise = solve_lower_transpose(chol, normal(key, rhs.shape))
+    return mean + noise, jnp.all(cholesky_ok(chol))
 
 
 def sample_factor_scores(
@@ -28,11 +45,8 @@ def sample_factor_scores(
     prior_mean: Float[Array, "n k"],
     prior_precision: Float[Array, " k"],
 ) -> tuple[Float[Array, "n k"], Bool[Array, ""]]:
-    """Draws all rows of F; returns (F, factorisation_ok)."""
+    """Draws all rows of F (one precision P for all rows); returns (F, factorisation_ok)."""
     weighted_Lambda = Lambda * resid_precision[None, :]
     precision = weighted_Lambda @ Lambda.T + jnp.diag(prior_precision)
     rhs = resid @ weighted_Lambda.T + prior_mean * prior_precision[None, :]
-    chol = jnp.linalg.cholesky(precision)
-    mean = cho_solve((chol, True), rhs.T).T
-    noise = solve_triangular(chol.T, normal(key, rhs.shape).T, lower=False).T
-    return mean + noise, jnp.all(jnp.isfinite(chol))
+    return sample_rows_given_precision(key, precision, rhs)

@@ -28,11 +28,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._linalg import cholesky, cholesky_ok, solve_lower, solve_lower_transpose
-from .._random import normal
 from ..random_effects.cholesky import CholeskyRandomEffects
 from ..random_effects.eigen import EigenRandomEffect
 from .columns import sample_columns
+from .factors import sample_rows_given_precision
 
 __all__ = ["MissingGroups", "sample_factor_scores_by_row", "sample_trait_groups"]
 
@@ -125,7 +124,4 @@ def sample_factor_scores_by_row(
     per_group = jnp.einsum("amc,bmc->mab", weighted_groups, Lambda_groups)  # (M, k, k)
     precision = jnp.einsum("nm,mab->nab", missing.row_in_group, per_group) + jnp.diag(prior_precision)[None]
     rhs = (resid * missing.in_group) @ weighted.T + prior_mean * prior_precision[None, :]
-    chol = cholesky(precision)
-    mean = solve_lower_transpose(chol, solve_lower(chol, rhs))
-    noise = solve_lower_transpose(chol, normal(key, rhs.shape))
-    return mean + noise, jnp.all(cholesky_ok(chol))
+    return sample_rows_given_precision(key, precision, rhs)

@@ -19,18 +19,15 @@ Effects are held as a = [a_1; ...; a_R] (S x c); ``to_levels`` gives U_m = L_m a
 
 from __future__ import annotations
 
-import functools
-
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import NumericalError
-from .._random import normal
-from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, residual_proportion
+from ._grid_factors import inverse_cholesky_on_grid
+from ._grid_terms import GridBackend, log_likelihood_on_grid, matheron_prior_draws
 from .eigen import covariance_root
 
 __all__ = ["CholeskyRandomEffects", "cholesky_random_effects", "memory_estimate"]
@@ -57,7 +54,7 @@ def _apply_per_column(
     return lax.map(one_column, (h2_index, vectors))
 
 
-class CholeskyRandomEffects(eqx.Module):
+class CholeskyRandomEffects(GridBackend):
     whiten_V: Float[Array, "G n n"]  # inverse Cholesky factor of V_g (lower triangular)
     log_det_V: Float[Array, " G"]
     ZL: Float[Array, "n S"]
@@ -116,13 +113,7 @@ class CholeskyRandomEffects(eqx.Module):
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         quad = jnp.sum(jnp.einsum("gij,jc->gic", self.whiten_V, resid) ** 2, axis=1)  # (G, c)
-        return log_likelihood_on_grid(self.log_det_V, quad, tau)
-
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
-        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return residual_proportion(self.h2_grid, h2_index)
+        return log_likelihood_on_grid(self.log_det_V, quad.T, tau)
 
     def effect_on_rows(self, a: Float[Array, "S c"]) -> Float[Array, "n c"]:
         return self.ZL @ a
@@ -135,15 +126,13 @@ class CholeskyRandomEffects(eqx.Module):
         Drawn by Matheron's rule: with a* ~ N(0, D / tau) and e* ~ N(0, (1 - sum h2_g) / tau I),
         a = a* + D ZL' V_g^-1 (resid - ZL a* - e*). An h2 of 0 gives a = 0 exactly.
         """
-        key_a, key_e = jax.random.split(key)
-        h2 = self.h2_grid[h2_index]  # (c, R)
-        prior_sd = jnp.sqrt(h2[:, self.block_of_column] / tau[:, None]).T  # (S, c)
-        a_star = prior_sd * normal(key_a, prior_sd.shape)
-        e_star = jnp.sqrt((1.0 - jnp.sum(h2, axis=1)) / tau)[None, :] * normal(key_e, resid.shape)
+        a_star, e_star, h2_entries = matheron_prior_draws(
+            key, self.h2_grid, self.block_of_column, h2_index, tau, resid.shape[0]
+        )
         gap = (resid - self.ZL @ a_star - e_star).T  # (c, n)
         white = _apply_per_column(self.whiten_V, gap, h2_index)
         V_inv_gap = _apply_per_column(self.whiten_V, white, h2_index, transpose=True)  # (c, n)
-        return a_star + h2[:, self.block_of_column].T * (self.ZL.T @ V_inv_gap.T)
+        return a_star + h2_entries * (self.ZL.T @ V_inv_gap.T)
 
     def to_levels(self, a: Float[Array, "S c"]) -> Float[Array, "S c"]:
         """Random effects on the levels of every K_m, stacked: [U_1; ...; U_R]."""
@@ -157,48 +146,33 @@ def memory_estimate(n: int, sizes: tuple[int, ...], n_grid: int, n_columns: int 
     return 8 * (n_grid * n * (n + n_columns) + n * S + S * S)
 
 
-# Grid points factorised per compiled call while filling whiten_V (bounds the transient memory).
+# Bytes of V_g factorised per compiled call while filling whiten_V (bounds the transient memory).
 _FILL_BYTES = 2**28
 
 
-@functools.partial(jax.jit, donate_argnums=(0, 1))
-def _fill_grid_points(whiten_V, log_det_V, roots_on_rows, h2_chunk, start):
-    """Writes the inverse Cholesky factors of V_g for the grid points h2_chunk, from index start on."""
+def _covariance_on_grid(roots_on_rows, per_point) -> Float[Array, "chunk n n"]:
+    """V_g = sum_m h2_gm (Z_m L_m)(Z_m L_m)' + (1 - sum h2_g) I for a chunk of grid points."""
+    (h2_chunk,) = per_point
     n = roots_on_rows[0].shape[0]
     V = (1.0 - jnp.sum(h2_chunk, axis=1))[:, None, None] * jnp.eye(n)
     for m, ZL_m in enumerate(roots_on_rows):
         V = V + h2_chunk[:, m, None, None] * (ZL_m @ ZL_m.T)[None]
-    chol = jnp.linalg.cholesky(V)
-    identity = jnp.broadcast_to(jnp.eye(n), V.shape)
-    inverse = lax.linalg.triangular_solve(chol, identity, left_side=True, lower=True)
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    whiten_V = lax.dynamic_update_slice(whiten_V, inverse, (start, 0, 0))
-    return whiten_V, lax.dynamic_update_slice(log_det_V, log_det, (start,))
+    return V
 
 
 def cholesky_random_effects(
     Zs: list[np.ndarray], Ks: list[np.ndarray] | None, h2_grid: np.ndarray, roots: list[np.ndarray] | None = None
 ) -> CholeskyRandomEffects:
-    """Factorises V_g = sum_m h2_gm (Z_m L_m)(Z_m L_m)' + (1 - sum h2_g) I for every grid point, once.
-
-    The factors are written on the device in chunks of grid points into one preallocated array,
-    so the peak memory is the final array plus one chunk (no host copy of the whole grid).
-    """
+    """Factorises V_g = sum_m h2_gm (Z_m L_m)(Z_m L_m)' + (1 - sum h2_g) I for every grid point, once
+    (on the device, in chunks of grid points: ``inverse_cholesky_on_grid``)."""
     n = Zs[0].shape[0]
     if roots is None:
         roots = [covariance_root(K) for K in Ks]
     roots_on_rows = [Z @ L for Z, L in zip(Zs, roots)]
     ZL = np.concatenate(roots_on_rows, axis=1)
     sizes = tuple(int(Z.shape[1]) for Z in Zs)
-    n_grid = h2_grid.shape[0]
-    chunk = int(max(1, min(n_grid, _FILL_BYTES // (3 * 8 * n * n))))
-    whiten_V, log_det_V = jnp.zeros((n_grid, n, n)), jnp.zeros(n_grid)
     device_roots = tuple(jnp.asarray(r) for r in roots_on_rows)
-    for first in range(0, n_grid, chunk):
-        first = min(first, n_grid - chunk)  # the last chunk overlaps the previous one: static shapes
-        whiten_V, log_det_V = _fill_grid_points(
-            whiten_V, log_det_V, device_roots, jnp.asarray(h2_grid[first : first + chunk]), first
-        )
+    whiten_V, log_det_V = inverse_cholesky_on_grid(_covariance_on_grid, device_roots, (h2_grid,), n, _FILL_BYTES)
     if not bool(jnp.all(jnp.isfinite(log_det_V))):
         raise NumericalError(
             "random effects: the Cholesky factorisation of V_g = sum h2 Z K Z' + (1 - sum h2) I failed; "

@@ -17,17 +17,17 @@ The sampler keeps responses, designs, factor scores and random effects in these 
 
 from __future__ import annotations
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._random import normal
+from ._grid_terms import GridBackend, log_likelihood_on_grid
 
 __all__ = ["EigenRandomEffect", "eigen_random_effect"]
 
 
-class EigenRandomEffect(eqx.Module):
+class EigenRandomEffect(GridBackend):
     """Fixed decompositions of one random effect, computed once in float64."""
 
     Q: Float[Array, "n n"]  # left singular vectors of Z L
@@ -94,20 +94,16 @@ class EigenRandomEffect(eqx.Module):
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         quadratic = (resid**2).T @ (1.0 / self.variances())
-        return -0.5 * self.log_det_V[None, :] - 0.5 * tau[:, None] * quadratic
+        return log_likelihood_on_grid(self.log_det_V, quadratic, tau)
 
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "r c"]:
-        """Prior sd of the rotated effects b (isotropic: b ~ N(0, h2 / tau I))."""
-        return jnp.broadcast_to(jnp.sqrt(self.h2_grid[h2_index, 0] / tau), (self.r, tau.shape[0]))
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return 1.0 - self.h2_grid[h2_index, 0]
+    @property
+    def block_of_column(self) -> Int[Array, " r"]:
+        """Every rotated effect belongs to the one random effect."""
+        return jnp.zeros(self.r, dtype=jnp.int32)
 
     def effect_on_rows(self, b: Float[Array, "r c"]) -> Float[Array, "n c"]:
         """Sigma b: the rotated contribution Q^T Z u of random effects given in rotated coordinates."""
-        m = min(self.n, self.r)
-        contribution = self.sigma[:m, None] * b[:m]
-        return jnp.concatenate([contribution, jnp.zeros((self.n - m, b.shape[1]))], axis=0)
+        return sigma_times(self.sigma, self.n, b, self.n)
 
     def sample_effects(
         self,
@@ -138,6 +134,14 @@ class EigenRandomEffect(eqx.Module):
         return self.LP @ b
 
 
+def sigma_times(sigma: Float[Array, " r"], n: int, x: Float[Array, "m c"], rows: int) -> Float[Array, "rows c"]:
+    """Sigma x (rows = n, x: (r, c)) or Sigma' x (rows = r, x: (n, c)) for the n x r rectangular
+    diagonal matrix Sigma of the singular values ``sigma`` (zero padded to r)."""
+    m = min(n, sigma.shape[0])
+    top = sigma[:m, None] * x[:m]
+    return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]))], axis=0)
+
+
 def covariance_root(K: np.ndarray) -> np.ndarray:
     """L with K = L L' from the eigendecomposition (negative rounding-error eigenvalues clipped)."""
     eigenvalues, eigenvectors = np.linalg.eigh(K)
@@ -154,14 +158,21 @@ def eigen_random_effect(
     """
     if L is None:
         L = covariance_root(K)
-    Q, sigma, Pt = np.linalg.svd(Z @ L, full_matrices=True)
-    n, r = Z.shape
-    s = np.zeros(n)
-    s[: sigma.size] = sigma**2
-    sigma_r = np.zeros(r)
-    sigma_r[: sigma.size] = sigma
+    Q, s, sigma, Pt = singular_decomposition(Z @ L)
     backend = EigenRandomEffect(
-        Q=jnp.asarray(Q), s=jnp.asarray(s), sigma=jnp.asarray(sigma_r), LP=jnp.asarray(L @ Pt.T),
+        Q=jnp.asarray(Q), s=jnp.asarray(s), sigma=jnp.asarray(sigma), LP=jnp.asarray(L @ Pt.T),
         h2_grid=jnp.asarray(h2_grid),
     )
     return backend, Pt.T
+
+
+def singular_decomposition(ZL: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The full SVD ZL = Q Sigma P' of an n x r matrix, as (Q (n, n), s (n), sigma (r), P' (r, r)):
+    s the squared and sigma the plain singular values, both zero padded."""
+    Q, singular_values, Pt = np.linalg.svd(ZL, full_matrices=True)
+    n, r = ZL.shape
+    s = np.zeros(n)
+    s[: singular_values.size] = singular_values**2
+    sigma = np.zeros(r)
+    sigma[: singular_values.size] = singular_values
+    return Q, s, sigma, Pt

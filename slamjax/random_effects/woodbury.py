@@ -25,25 +25,22 @@ others, as in ``cholesky``); ``to_levels`` gives [U_1; ...; U_R] in the model's 
 
 from __future__ import annotations
 
-import functools
-
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._errors import NumericalError
-from .._random import normal
-from ._grid_terms import effect_prior_sd, log_likelihood_on_grid, residual_proportion
+from ._grid_factors import inverse_cholesky_on_grid
+from ._grid_terms import GridBackend, log_likelihood_on_grid, matheron_prior_draws
 from .cholesky import _apply_per_column
-from .eigen import covariance_root
+from .eigen import covariance_root, sigma_times, singular_decomposition
 
 __all__ = ["WoodburyRandomEffects", "woodbury_random_effects", "woodbury_memory_estimate"]
 
 
-class WoodburyRandomEffects(eqx.Module):
+class WoodburyRandomEffects(GridBackend):
     Q: Float[Array, "n n"]  # left singular vectors of Z_f L_f
     s: Float[Array, " n"]  # squared singular values of Z_f L_f, zero padded to n
     sigma: Float[Array, " rf"]  # singular values, zero padded to r_f
@@ -133,23 +130,11 @@ class WoodburyRandomEffects(eqx.Module):
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
         low = self._low_rank_terms(self.inverse_D[:, :, None] * resid[None])
         quad = (self.inverse_D @ resid**2)[self.pair_of_grid] - jnp.sum(low**2, axis=1)  # (G, c)
-        return log_likelihood_on_grid(self.log_det_V, quad, tau)
-
-    def effect_prior_sd(self, h2_index: Int[Array, " c"], tau: Float[Array, " c"]) -> Float[Array, "S c"]:
-        return effect_prior_sd(self.h2_grid, self.block_of_column, h2_index, tau)
-
-    def residual_proportion(self, h2_index: Int[Array, " c"]) -> Float[Array, " c"]:
-        return residual_proportion(self.h2_grid, h2_index)
-
-    def _sigma_times(self, x: Float[Array, "m c"], rows: int) -> Float[Array, "rows c"]:
-        """Sigma x (rows = n) or Sigma' x (rows = r_f): the rectangular diagonal of singular values."""
-        m = min(self.n, self.r_first)
-        top = self.sigma[:m, None] * x[:m]
-        return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]))], axis=0)
+        return log_likelihood_on_grid(self.log_det_V, quad.T, tau)
 
     def effect_on_rows(self, a: Float[Array, "S c"]) -> Float[Array, "n c"]:
         """Q' sum_m Z_m U_m: Sigma b + W a_rest."""
-        return self._sigma_times(a[: self.r_first], self.n) + self.W @ a[self.r_first :]
+        return sigma_times(self.sigma, self.n, a[: self.r_first], self.n) + self.W @ a[self.r_first :]
 
     def sample_effects(
         self, key: PRNGKeyArray, resid: Float[Array, "n c"], h2_index: Int[Array, " c"], tau: Float[Array, " c"]
@@ -160,19 +145,17 @@ class WoodburyRandomEffects(eqx.Module):
         Drawn by Matheron's rule, as in the cholesky backend: with a* ~ N(0, D_a / tau) and
         e* ~ N(0, (1 - sum h2_g) / tau I), a = a* + D_a A' V_g^-1 (resid - A a* - e*).
         """
-        key_a, key_e = jax.random.split(key)
-        h2 = self.h2_grid[h2_index]  # (c, R)
-        h2_entries = h2[:, self.block_of_column].T  # (S, c)
-        prior_sd = jnp.sqrt(h2_entries / tau[None, :])
-        a_star = prior_sd * normal(key_a, prior_sd.shape)
-        e_star = jnp.sqrt((1.0 - jnp.sum(h2, axis=1)) / tau)[None, :] * normal(key_e, resid.shape)
+        a_star, e_star, h2_entries = matheron_prior_draws(
+            key, self.h2_grid, self.block_of_column, h2_index, tau, resid.shape[0]
+        )
         gap = resid - self.effect_on_rows(a_star) - e_star
         inverse_D = self.inverse_D[self.pair_of_grid[h2_index]].T  # (n, c)
         D_gap = inverse_D * gap
         low = self._low_rank_column(D_gap, h2_index)  # L^-1 C^1/2 W' D^-1 gap, (c, S')
         M_inv = _apply_per_column(self.whiten_M, low, h2_index, transpose=True)  # M^-1 C^1/2 W' D^-1 gap
         V_inv_gap = D_gap - inverse_D * (self.W @ (self.sqrt_C[h2_index] * M_inv).T)
-        update = jnp.concatenate([self._sigma_times(V_inv_gap, self.r_first), self.W.T @ V_inv_gap], axis=0)
+        Sigma_t_gap = sigma_times(self.sigma, self.n, V_inv_gap, self.r_first)
+        update = jnp.concatenate([Sigma_t_gap, self.W.T @ V_inv_gap], axis=0)
         return a_star + h2_entries * update
 
     def to_levels(self, a: Float[Array, "S c"]) -> Float[Array, "S c"]:
@@ -196,26 +179,20 @@ def grid_pairs(h2_grid: np.ndarray, first: int) -> tuple[np.ndarray, np.ndarray]
     return unique, pair_of_grid.reshape(-1)
 
 
-# Grid points factorised per compiled call while filling whiten_M (bounds the transient memory).
+# Bytes of M_g factorised per compiled call while filling whiten_M (bounds the transient memory).
 _FILL_BYTES = 2**27
 
 
-@functools.partial(jax.jit, donate_argnums=(0, 1))
-def _fill_grid_points(whiten_M, log_det_M, W, inverse_D_chunk, sqrt_C_chunk, start):
-    """Writes L_g^-1 and log |M_g| for a chunk of grid points, from index start on."""
+def _capacitance_on_grid(shared, per_point) -> Float[Array, "chunk Sr Sr"]:
+    """M_g = I + C_g^1/2 W' D_g^-1 W C_g^1/2 for a chunk of grid points."""
+    (W,) = shared
     S_rest = W.shape[1]
 
     def one(inverse_D, sqrt_C):
         B = jnp.sqrt(inverse_D)[:, None] * W * sqrt_C[None, :]
         return jnp.eye(S_rest) + B.T @ B
 
-    M = lax.map(lambda args: one(*args), (inverse_D_chunk, sqrt_C_chunk))
-    chol = jnp.linalg.cholesky(M)
-    identity = jnp.broadcast_to(jnp.eye(S_rest), M.shape)
-    inverse = lax.linalg.triangular_solve(chol, identity, left_side=True, lower=True)
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), axis=1)
-    whiten_M = lax.dynamic_update_slice(whiten_M, inverse, (start, 0, 0))
-    return whiten_M, lax.dynamic_update_slice(log_det_M, log_det, (start,))
+    return lax.map(lambda args: one(*args), per_point)
 
 
 def first_effect(sizes: tuple[int, ...]) -> int:
@@ -233,12 +210,8 @@ def woodbury_random_effects(
         roots = [covariance_root(K) for K in Ks]
     sizes = tuple(int(Z.shape[1]) for Z in Zs)
     first = first_effect(sizes)
-    n, r_first = Zs[first].shape
-    Q, singular_values, Pt = np.linalg.svd(Zs[first] @ roots[first], full_matrices=True)
-    s = np.zeros(n)
-    s[: singular_values.size] = singular_values**2
-    sigma = np.zeros(r_first)
-    sigma[: singular_values.size] = singular_values
+    r_first = Zs[first].shape[1]
+    Q, s, sigma, Pt = singular_decomposition(Zs[first] @ roots[first])
     rest = [m for m in range(len(Zs)) if m != first]
     W = Q.T @ np.concatenate([Zs[m] @ roots[m] for m in rest], axis=1)
     S_rest = W.shape[1]
@@ -248,16 +221,10 @@ def woodbury_random_effects(
     block_rest = np.repeat(np.asarray(rest), [sizes[m] for m in rest])
     sqrt_C = np.sqrt(h2_grid[:, block_rest])  # (G, S')
 
-    n_grid = h2_grid.shape[0]
-    chunk = int(max(1, min(n_grid, _FILL_BYTES // (3 * 8 * max(S_rest, 1) ** 2))))
-    whiten_M, log_det_M = jnp.zeros((n_grid, S_rest, S_rest)), jnp.zeros(n_grid)
-    W_device, inverse_D_grid = jnp.asarray(W), inverse_D[pair_of_grid]
-    for start in range(0, n_grid, chunk):
-        start = min(start, n_grid - chunk)  # the last chunk overlaps the previous one: static shapes
-        whiten_M, log_det_M = _fill_grid_points(
-            whiten_M, log_det_M, W_device, jnp.asarray(inverse_D_grid[start : start + chunk]),
-            jnp.asarray(sqrt_C[start : start + chunk]), start,
-        )
+    W_device = jnp.asarray(W)
+    whiten_M, log_det_M = inverse_cholesky_on_grid(
+        _capacitance_on_grid, (W_device,), (inverse_D[pair_of_grid], sqrt_C), S_rest, _FILL_BYTES
+    )
     log_det_V = np.asarray(log_det_M) - np.log(inverse_D).sum(axis=1)[pair_of_grid]
     if not np.all(np.isfinite(log_det_V)):
         raise NumericalError(
