@@ -205,28 +205,31 @@ def marginal_conditional(prior_data, data, n_draws: int, seed: int, flat_interce
 
 def successive_conditional(
     prior_data, data, n_chains: int, n_steps: int, seed: int, thin: int = 1, flat_intercept: bool = False
-) -> np.ndarray:
-    """Chain means (n_chains, functions) of the successive-conditional simulator: ``n_steps``
-    steps of ``thin`` sweeps, each sweep followed by a fresh Eta ~ p(Eta | theta)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chain means (n_chains, functions) of the successive-conditional simulator (``n_steps``
+    steps of ``thin`` sweeps, each sweep followed by a fresh Eta ~ p(Eta | theta)), and each
+    chain's failure bits (the blocks that produced non-finite values, ``sampler.BLOCK_NAMES``)."""
 
     def chain(key):
         start = sample_prior_state(jax.random.fold_in(key, -1 & 0x7FFFFFFF), prior_data)
         size = _flatten(geweke_functions(start, data, flat_intercept))[0].shape[0]
 
         def one_step(carry, t):
-            state, total = carry
+            state, total, failures = carry
             for i in range(thin):
                 step_key = jax.random.fold_in(key, thin * t + i)
-                state, _ = sweep(jax.random.fold_in(step_key, 0), state, with_data(data, state))
+                state, failed = sweep(jax.random.fold_in(step_key, 0), state, with_data(data, state))
+                failures = failures | failed
                 Eta = sample_latent_traits(jax.random.fold_in(step_key, 1), state, data)
                 state = eqx.tree_at(lambda s: s.Eta, state, Eta)
-            return (state, total + _flatten(geweke_functions(state, data, flat_intercept))[0]), None
+            return (state, total + _flatten(geweke_functions(state, data, flat_intercept))[0], failures), None
 
-        (_, total), _ = lax.scan(one_step, (start, jnp.zeros(size)), jnp.arange(n_steps))
-        return total / n_steps
+        (_, total, failures), _ = lax.scan(one_step, (start, jnp.zeros(size), jnp.int32(0)), jnp.arange(n_steps))
+        return total / n_steps, failures
 
     keys = jax.random.split(jax.random.key(seed), n_chains)
-    return np.asarray(_compiled(jax.vmap(chain), keys)(keys))
+    means, failures = _compiled(jax.vmap(chain), keys)(keys)
+    return np.asarray(means), np.asarray(failures)
 
 
 def geweke_z(prior: np.ndarray, chain_means: np.ndarray) -> np.ndarray:
@@ -239,19 +242,22 @@ def geweke_z(prior: np.ndarray, chain_means: np.ndarray) -> np.ndarray:
     t = (chain_means.mean(axis=0) - prior.mean(axis=0)) / np.where(se > 0, se, np.inf)
     df = (var_prior + var_chain) ** 2 / (var_prior**2 / (N - 1) + var_chain**2 / (C - 1) + 1e-300)
     tail = scipy.stats.t.sf(np.abs(t), np.maximum(df, 1.0))
-    return np.sign(t) * -scipy.stats.norm.ppf(np.maximum(tail, 1e-300))
+    z = np.sign(t) * -scipy.stats.norm.ppf(np.maximum(tail, 1e-300))
+    return np.where(np.isfinite(chain_means).all(axis=0), z, np.inf)  # a chain gone non-finite fails
 
 
 def run_geweke(model, *, n_prior=40_000, n_chains=64, n_steps=1000, thin=1, seed=0, prior_model=None,
                flat_intercept=False):
     """(z, names) of Geweke's test of ``model``'s sweep; ``prior_model`` draws the states (default
-    ``model``)."""
+    ``model``). The last entry, "failed blocks", is infinite when a sweep of some chain reported a
+    non-finite draw (the NaN guard's bits), else 0."""
     data = model.data
     prior_data = (prior_model or model).data
     prior = marginal_conditional(prior_data, data, n_prior, seed=2 * seed + 11, flat_intercept=flat_intercept)
-    chains = successive_conditional(prior_data, data, n_chains, n_steps, seed=2 * seed + 12, thin=thin,
-                                    flat_intercept=flat_intercept)
-    return geweke_z(prior, chains), function_names(data, flat_intercept)
+    chains, failures = successive_conditional(prior_data, data, n_chains, n_steps, seed=2 * seed + 12, thin=thin,
+                                              flat_intercept=flat_intercept)
+    failed = np.inf if np.any(failures) else 0.0
+    return np.append(geweke_z(prior, chains), failed), [*function_names(data, flat_intercept), "failed blocks"]
 
 
 def worst(z: np.ndarray, names: list[str], count: int = 5) -> str:

@@ -1,27 +1,26 @@
-"""Planted bugs: each replaces one piece of the sampler by a subtly wrong copy (via pytest's
-``monkeypatch``), so that tests/test_power.py can show that the statistical tests fail on it.
+"""Planted bugs: each replaces one piece of the sampler by a subtly wrong version (via pytest's
+``monkeypatch``; a wrapper of the original where possible, a copy otherwise), so that
+tests/test_power.py can show that the statistical tests fail on it.
 
 Every bug changes only a conditional of the sweep, never the prior draws of the marginal-conditional
 simulator or the closed forms the tests compare with. ``BUGS`` maps a name to a function
-``plant(monkeypatch)``; ``CAUGHT_BY`` says which test of the suite is meant to catch each.
+``plant(monkeypatch)``; ``test_power.CAUGHT_BY`` says which test of the suite catches each.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 import slamjax.blocks.columns as columns
 import slamjax.blocks.rotation as rotation
 import slamjax.blocks.trait_groups as trait_groups
 import slamjax.sampler as sampler
-from slamjax._random import normal, uniform
+from slamjax._random import uniform
 from slamjax.blocks.regression import sample_regression
 from slamjax.blocks.variance import collapsed_h2_log_likelihood, sample_h2_index
 from slamjax.priors import mgps
-from slamjax.priors._base import gamma_draw
-from slamjax.random_effects.cholesky import _apply_per_column
 from slamjax.random_effects.eigen import EigenRandomEffect
 from slamjax.random_effects.woodbury import WoodburyRandomEffects
 
@@ -91,16 +90,13 @@ def h2_log_determinant_dropped(monkeypatch):
 
 
 def effect_variance_shrunk(monkeypatch):
-    """Random effects drawn with 0.8 times their conditional variance (eigen backend)."""
+    """Random effects drawn with 0.8 times their conditional variance (eigen backend): mean +
+    sqrt(0.8) (draw - mean), the mean being the draw at tau -> infinity (it does not depend on tau)."""
+    original = EigenRandomEffect.sample_effects
 
     def buggy(self, key, resid, h2_index, tau):
-        n, r = self.n, self.r
-        h2 = self.h2_grid[h2_index, 0]
-        resid_r = resid[:r] if r <= n else jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]))], axis=0)
-        denom = h2[None, :] * self.sigma[:, None] ** 2 + (1.0 - h2[None, :])
-        mean = h2[None, :] * self.sigma[:, None] * resid_r / denom
-        sd = jnp.sqrt(0.8 * h2[None, :] * (1.0 - h2[None, :]) / (tau[None, :] * denom))
-        return mean + sd * normal(key, mean.shape)
+        mean = original(self, key, resid, h2_index, tau * 1e30)
+        return mean + jnp.sqrt(0.8) * (original(self, key, resid, h2_index, tau) - mean)
 
     monkeypatch.setattr(EigenRandomEffect, "sample_effects", buggy)
 
@@ -125,42 +121,35 @@ def factor_prior_precision_changed(monkeypatch):
 
 
 def delta_shape_plus_half(monkeypatch):
-    """The MGPS column shrinkage delta_h drawn with its Gamma shape + 0.5."""
+    """The ordered column shrinkage delta_h (MGPS, horseshoe) drawn with its Gamma shape + 0.5: the
+    conditional draw sees shifted hyperparameters, the prior draws do not."""
+    original, hyper = mgps._OrderedShrinkage._sample_delta, mgps._OrderedShrinkage._delta_hyper
 
-    def buggy(self, key, delta, local_prec, coef, tau):
-        k, p = coef.shape
-        shape, rate = self._delta_hyper(k)
-        row_ss = jnp.sum(local_prec * coef**2 * tau[None, :], axis=1)
-        keys = jax.random.split(key, k)
-        rows = jnp.arange(k)
+    def shifted_hyper(self, k):
+        shape, rate = hyper(self, k)
+        return shape + 0.5, rate
 
-        def body(h, delta):
-            others = jnp.cumprod(delta) / delta[h]
-            ss = jnp.sum(jnp.where(rows >= h, others * row_ss, 0.0))
-            return delta.at[h].set(gamma_draw(keys[h], shape[h] + 0.5 + 0.5 * p * (k - h), rate[h] + 0.5 * ss))
-
-        return lax.fori_loop(0, k, body, delta)
+    def buggy(self, *args):
+        mgps._OrderedShrinkage._delta_hyper = shifted_hyper  # while tracing this draw only
+        try:
+            return original(self, *args)
+        finally:
+            mgps._OrderedShrinkage._delta_hyper = hyper
 
     monkeypatch.setattr(mgps._OrderedShrinkage, "_sample_delta", buggy)
 
 
 def woodbury_low_rank_dropped(monkeypatch):
-    """Woodbury backend: the other effects drawn with D^-1 in place of V^-1 (low-rank correction dropped)."""
+    """Woodbury backend: the other effects drawn with D^-1 in place of V^-1 (the low-rank correction
+    of the Woodbury identity dropped), the diagonalised effect drawn right. The same key gives the
+    same prior draws of Matheron's rule in both calls."""
+    original = WoodburyRandomEffects.sample_effects
 
     def buggy(self, key, resid, h2_index, tau):
-        key_a, key_e = jax.random.split(key)
-        h2 = self.h2_grid[h2_index]
-        h2_entries = h2[:, self.block_of_column].T
-        a_star = jnp.sqrt(h2_entries / tau[None, :]) * normal(key_a, h2_entries.shape)
-        e_star = jnp.sqrt((1.0 - jnp.sum(h2, axis=1)) / tau)[None, :] * normal(key_e, resid.shape)
-        gap = resid - self.effect_on_rows(a_star) - e_star
-        inverse_D = self.inverse_D[self.pair_of_grid[h2_index]].T
-        D_gap = inverse_D * gap
-        low = self._low_rank_column(D_gap, h2_index)
-        M_inv = _apply_per_column(self.whiten_M, low, h2_index, transpose=True)
-        V_inv_gap = D_gap - inverse_D * (self.W @ (self.sqrt_C[h2_index] * M_inv).T)
-        update = jnp.concatenate([self._sigma_times(V_inv_gap, self.r_first), self.W.T @ D_gap], axis=0)  # the bug
-        return a_star + h2_entries * update
+        right = original(self, key, resid, h2_index, tau)
+        without_M = eqx.tree_at(lambda re: re.whiten_M, self, jnp.zeros_like(self.whiten_M))
+        wrong = original(without_M, key, resid, h2_index, tau)
+        return jnp.concatenate([right[: self.r_first], wrong[self.r_first :]])
 
     monkeypatch.setattr(WoodburyRandomEffects, "sample_effects", buggy)
 
