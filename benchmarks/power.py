@@ -38,8 +38,9 @@ RELEVANT = {
                             "tau shape +1"],
     "columns (conditional)": ["collapsed h2: stale index", "h2 log-determinant dropped", "U variance x0.8",
                               "tau shape +1"],
-    "Geweke complete": [b for b in BUGS if not b.startswith("woodbury")],
+    "Geweke complete": [b for b in BUGS if not b.startswith(("woodbury", "probes", "voom"))],
     "Geweke woodbury": ["woodbury: low-rank correction dropped"],
+    "Geweke links": ["probes: variance rate halved", "voom: weights dropped from the latent mean"],
 }
 
 

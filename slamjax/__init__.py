@@ -10,6 +10,7 @@ float64 and need ``with jax.enable_x64(True):`` around your own computations wit
 
 from . import datasets as datasets, priors as priors, relationship as relationship
 from . import plot as plot
+from . import observation as obs
 from ._errors import NumericalError as NumericalError, SlamjaxInputError as SlamjaxInputError
 from .alignment import align_loadings as align_loadings, varimax as varimax
 from .cross_validation import CrossValidation as CrossValidation, cross_validate as cross_validate

@@ -15,6 +15,8 @@ values; everything else is a one-key object naming its kind:
                                         of mixed names, as a JSON list)
     {"$priors": {...}}                  ``sj.Priors``: coefficient priors by class name (ARD, MGPS,
                                         Horseshoe, TPB) with their fields, h2 weights as arrays
+    {"$observation": {class, arguments}} a built-in observation model (``observation.BUILT_IN``) by
+                                        class name and its constructor's arguments (a "$dict")
 
 The model's tree is {"format": FORMAT, "slamjax": version, "arguments": {name: node}}; a
 checkpoint holds its counters and settings as JSON text under "progress", with the format.
@@ -37,6 +39,7 @@ import pandas as pd
 
 from ._errors import SlamjaxInputError
 from .grid import h2_weights
+from .observation._base import ObservationModel
 from .priors import ARD, MGPS, TPB, Horseshoe, Priors, VarianceComponent
 
 __all__ = [
@@ -54,6 +57,15 @@ _STRING_DTYPES = ("object", "str", "string")
 _MASKED_DTYPES = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64", "Float32", "Float64",
                   "boolean")
 _ARRAY_KINDS = "biufcmMU"  # numbers, booleans, times and fixed-length text: never Python objects
+
+
+
+
+def observation_classes() -> dict[str, type]:
+    """The built-in observation models a store may name, by class name."""
+    from . import observation
+
+    return {name: getattr(observation, name) for name in observation.BUILT_IN}
 
 
 # ----------------------------------------------------------------------------- writing
@@ -162,6 +174,12 @@ def to_plain(value, key: str, arrays: dict):
     if isinstance(value, (np.ndarray, jax.Array)):
         arrays[key] = _plain_array(value, key)
         return {"$array": key}
+    if isinstance(value, ObservationModel):
+        name = type(value).__name__
+        if observation_classes().get(name) is not type(value):
+            value.constructor_arguments()  # a custom model: raises, saying what to do
+            raise SlamjaxInputError(f"store: {key} is a {name}, which is not a built-in observation model")
+        return {"$observation": {"class": name, "arguments": to_plain(value.constructor_arguments(), key, arrays)}}
     if isinstance(value, (list, tuple)):
         items = [to_plain(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]
         return {"$list" if isinstance(value, list) else "$tuple": items}
@@ -313,6 +331,18 @@ class _Reader:
             return self.index(node, key)
         if tag == "$priors":
             return self.priors(node, key)
+        if tag == "$observation":
+            body = self.fields(node, tag, {"class", "arguments"}, key)
+            cls = observation_classes().get(body["class"]) if isinstance(body["class"], str) else None
+            if cls is None:
+                self.fail(f"{key}: unknown observation model {body['class']!r} (known: {sorted(observation_classes())})")
+            arguments = self.value(body["arguments"], key)
+            if not isinstance(arguments, dict):
+                self.fail(f"{key}: the arguments of an observation model must be a $dict")
+            try:
+                return cls(**arguments)
+            except (TypeError, ValueError) as error:
+                self.fail(f"{key}: its stored arguments do not build a {body['class']}: {error}")
         self.fail(f"{key} has the unknown kind {tag!r}")
 
     def label(self, node, key: str):
@@ -469,6 +499,8 @@ def model_arguments_from_plain(tree, arrays: dict[str, np.ndarray], names: set[s
             "may not repeat the draws of an uninterrupted run bit for bit", stacklevel=3,
         )
     arguments = tree["arguments"]
+    if isinstance(arguments, dict) and "observation" not in arguments:  # written before observation models
+        arguments = {**arguments, "observation": None}
     if not isinstance(arguments, dict) or set(arguments) != names:
         found = _keys(arguments)
         reader.fail(f"the model arguments must be {sorted(names)}, found {found}")

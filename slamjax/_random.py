@@ -21,8 +21,12 @@ __all__ = ["normal", "uniform", "standard_gamma", "rejection_sample", "von_mises
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
-    """Independent N(0, 1) variates of the given shape."""
-    return jax.random.normal(key, shape, dtype=jnp.float32).astype(jnp.float64)
+    """Independent N(0, 1) variates of the given shape (drawn flat and reshaped: the same numbers as
+    a draw of that shape, faster on XLA:CPU for small trailing axes)."""
+    size = 1
+    for length in shape:
+        size *= length
+    return jax.random.normal(key, (size,), dtype=jnp.float32).reshape(shape).astype(jnp.float64)
 
 
 def uniform(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:

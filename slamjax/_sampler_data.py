@@ -7,9 +7,10 @@ shapes and the same static settings share compiled code: hyperparameters are lea
 from __future__ import annotations
 
 import equinox as eqx
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Float
 
 from .blocks.trait_groups import MissingGroups
+from .observation._base import ObservationModel
 from .priors._base import CoefficientPrior
 from .random_effects.cholesky import CholeskyRandomEffects
 from .random_effects.eigen import EigenRandomEffect
@@ -22,9 +23,10 @@ class SamplerData(eqx.Module):
     re: EigenRandomEffect | CholeskyRandomEffects | WoodburyRandomEffects
     X: Float[Array, "n b"]  # rotated; column 0 is the intercept
     X_F: Float[Array, "n bF"]  # rotated
-    Eta_complete: Float[Array, "n p"]  # rotated data; the latent traits when nothing is missing
-    Y_filled: Float[Array, "n p"]  # standardised data, 0 where missing (original coordinates)
-    observed: Bool[Array, "n p"]
+    Y_start: Float[Array, "n p"]  # standardised starting latent traits, 0 where unknown (original coordinates)
+    observation: ObservationModel  # the link: its data in the data's units, original coordinates
+    Y_mean: Float[Array, " p"]  # latent traits in the data's units = Y_mean + Y_scale * standardised
+    Y_scale: Float[Array, " p"]
     h2_grid: Float[Array, "G R"]  # variance proportions of every grid point (rows sum < 1)
     trait_log_prior: Float[Array, " G"]
     factor_log_prior: Float[Array, " G"]
@@ -38,12 +40,16 @@ class SamplerData(eqx.Module):
     intercept_precision: Float[Array, ""]
     n_factors: int = eqx.field(static=True)
     n_flat: int = eqx.field(static=True)
-    has_missing: bool = eqx.field(static=True)
     groups: MissingGroups | None = None  # missing-data groups; None: every missing cell imputed
     collapsed_h2: bool = eqx.field(static=True, default=True)  # h2 drawn marginal over beta and tau
     rotate_factors: bool = eqx.field(static=True, default=True)  # step 0: draw the factors' rotation
 
     @property
+    def latent_is_data(self) -> bool:
+        """True when the latent traits are the (complete, Gaussian) data: step 9 never runs."""
+        return self.observation.latent_is_data
+
+    @property
     def shapes(self) -> dict[str, int]:
-        n, p = self.Eta_complete.shape
+        n, p = self.Y_start.shape
         return dict(n=n, p=p, k=self.n_factors, b=self.X.shape[1], b_F=self.X_F.shape[1], r=self.re.r)

@@ -3,6 +3,7 @@ before any decomposition is computed."""
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -12,6 +13,8 @@ from ._sampler_data import SamplerData
 from ._validate import ValidatedData, validate_inputs
 from ._x64 import float64
 from .grid import h2_grid, h2_log_prior
+from .observation._base import ObservationModel
+from .observation.gaussian import Gaussian
 from .priors._priors import Priors
 from .random_effects import plan_random_effects
 
@@ -19,11 +22,13 @@ __all__ = ["Model"]
 
 
 class Model:
-    """A SLAMglmm model with Gaussian observations and one or more random effects.
+    """A SLAMglmm model: latent traits with one or more random effects, observed through a link.
 
         Y = X B + F Lambda + sum_m Z_m U_Rm + E_R,    F = X_F B_F + sum_m Z_m U_Fm + E_F,
         vec(U_Rm) ~ N(0, diag(h2_m / tau) (x) K_m),  E_R rows ~ N(0, diag((1 - sum_m h2_m) / tau)),
         likewise for F. The matrix form has one random effect (Z, K); a formula may have several.
+        Y is the latent traits Eta: the data themselves (Gaussian, the default), or the traits an
+        observation model links to its data (``observation=``).
 
     Give the design either as a formula or as matrices:
 
@@ -33,6 +38,12 @@ class Model:
     Arguments:
         Y: (n, p) array or DataFrame (individuals x traits); NaN marks a missing cell. With a
             formula, a DataFrame Y is aligned to ``data`` by index (use ``sj.wide`` for tall data).
+            Omit it when giving ``observation``.
+        observation: how the data inform the latent traits (``sj.obs``: Probes, Voom,
+            BSplineRegression, Combined, or your own ``sj.obs.ObservationModel``); the latent
+            traits are its ``latent_names``, its individuals are aligned to ``data`` by label.
+            None: Y is observed directly (``sj.obs.Gaussian(Y)``). Latent traits are standardised
+            by their starting values' (``latent_start``) mean and sd when ``scale_Y``.
         data: one row per individual (index = individual id) holding the formula's variables.
         formula: lme4 syntax: fixed effects (factors, interactions, numeric covariates) and one
             or more random intercepts ``(1|group)``; ``relmat`` maps a group to its covariance over
@@ -89,7 +100,7 @@ class Model:
     @float64
     def __init__(
         self,
-        Y,
+        Y=None,
         X=None,
         X_F=None,
         Z=None,
@@ -108,6 +119,7 @@ class Model:
         max_missing_groups: int = 10,
         h2_draw: str = "auto",
         rotate_factors: bool = True,
+        observation: ObservationModel | None = None,
     ):
         terms = None
         self._given_Y = Y
@@ -115,12 +127,17 @@ class Model:
             X=X, X_F=X_F, Z=Z, K=K, n_factors=n_factors, data=data, formula=formula, relmat=relmat,
             factor_formula=factor_formula, h2_divisions=h2_divisions, priors=priors, scale_Y=scale_Y,
             backend=backend, missing=missing, max_missing_groups=max_missing_groups, h2_draw=h2_draw,
-            rotate_factors=rotate_factors,
+            rotate_factors=rotate_factors, observation=observation,
         )
+        Y, observation = _observation_and_latent(Y, observation, missing, data)
         Y_rows = None
         if formula is not None or data is not None:
-            Y, X, X_F, Z, K, terms, Y_rows = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula)
+            Y, X, X_F, Z, K, terms, Y_rows = _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula,
+                                                           observation is not None)
             self.formula, self.factor_formula = formula, factor_formula
+            if observation is not None and observation.individual_names is not None:  # in data's order
+                observation = observation.take_individuals(
+                    pd.Index(observation.individual_names).get_indexer(data.index))
         elif relmat is not None or factor_formula is not None:
             raise SlamjaxInputError(
                 "relmat / factor_formula: only used with a formula; pass data=..., formula='~ 1 + (1|line)'"
@@ -166,6 +183,13 @@ class Model:
             self.Y_mean = np.zeros(Y.shape[1])
             self.Y_scale = np.ones(Y.shape[1])
         Y_filled = np.where(observed, (Y - self.Y_mean) / self.Y_scale, 0.0)
+        self.observed_fraction = float(observed.mean())
+        if observation is None:
+            observation = Gaussian(Y, individual_names=validated.individual_names, latent_names=validated.trait_names)
+        else:  # the link draws every latent cell: no missing-data groups
+            observed = np.ones_like(observed)
+            missing = "impute"
+        self.observation = observation
 
         plan = plan_random_effects(
             Zs, Ks, self.grid, effect_names=self.effect_names, backend=backend, missing=missing,
@@ -180,14 +204,14 @@ class Model:
             cheap = self.grid.shape[0] * q**2 <= 3 * n
             h2_draw = "collapsed" if self.backend != "eigen" or cheap else "conditional"
         self.h2_draw = h2_draw
-        rotate = plan.rotation
         self.data = SamplerData(
             re=self.random_effect,
-            X=jnp.asarray(rotate @ validated.X),
-            X_F=jnp.asarray(rotate @ validated.X_F),
-            Eta_complete=jnp.asarray(rotate @ Y_filled),
-            Y_filled=jnp.asarray(Y_filled),
-            observed=jnp.asarray(observed),
+            X=jnp.asarray(plan.rotation @ validated.X),
+            X_F=jnp.asarray(plan.rotation @ validated.X_F),
+            Y_start=jnp.asarray(Y_filled),
+            observation=jax.tree.map(jnp.asarray, observation),
+            Y_mean=jnp.asarray(self.Y_mean),
+            Y_scale=jnp.asarray(self.Y_scale),
             h2_grid=jnp.asarray(self.grid),
             trait_log_prior=jnp.asarray(trait_log_prior),
             factor_log_prior=jnp.asarray(factor_log_prior),
@@ -201,7 +225,6 @@ class Model:
             intercept_precision=jnp.asarray(float(priors.intercept_precision)),
             n_factors=self.n_factors,
             n_flat=priors.n_flat,
-            has_missing=bool((~observed).any()),
             groups=plan.groups,
             collapsed_h2=h2_draw == "collapsed",
             rotate_factors=bool(rotate_factors),
@@ -249,6 +272,11 @@ class Model:
         """
         if isinstance(mask, pd.DataFrame):
             mask = mask.reindex(index=self.individual_names, columns=self.trait_names).fillna(False)
+        if not isinstance(self.observation, Gaussian):
+            raise SlamjaxInputError(
+                f"mask: cells can be masked in Gaussian data only; this model observes its traits through "
+                f"{type(self.observation).__name__} (mask the data given to it instead)"
+            )
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.inputs.Y.shape:
             raise SlamjaxInputError(
@@ -264,6 +292,8 @@ class Model:
     @property
     def missing_description(self) -> str:
         """How missing cells are handled: "imputed", or the groups and the cells they impute."""
+        if not isinstance(self.observation, Gaussian):
+            return f"drawn by {type(self.observation).__name__}"
         if self.missing_groups is None:
             return "imputed"
         imputed = sum(g.imputed_cells for g in self.missing_groups)
@@ -271,7 +301,7 @@ class Model:
 
     def __repr__(self) -> str:
         s = self.shapes
-        missing = 1.0 - float(np.mean(np.asarray(self.data.observed)))
+        missing = 1.0 - self.observed_fraction
         return (
             f"Model(n={s['n']} individuals, p={s['p']} traits, k={s['k']} factors, b={s['b']} fixed, "
             f"b_F={s['b_F']} factor fixed, r={s['r']} levels, h2_divisions={self.h2_divisions}, "
@@ -280,7 +310,38 @@ class Model:
         )
 
 
-def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
+def _observation_and_latent(Y, observation, missing, data):
+    """(Y, observation): with an observation model, Y is its starting latent traits (a DataFrame
+    individuals x latent traits) and the model keeps it; a Gaussian one is the same as giving Y."""
+    if observation is None:
+        if Y is None:
+            raise SlamjaxInputError("Y: give the data Y (individuals x traits), or observation=sj.obs....")
+        return Y, None
+    if Y is not None:
+        raise SlamjaxInputError("Y and observation: give one; an observation model holds its own data")
+    if not isinstance(observation, ObservationModel):
+        raise SlamjaxInputError(
+            f"observation: must be an observation model (sj.obs.Gaussian, Probes, Voom, BSplineRegression, "
+            f"Combined or a subclass of sj.obs.ObservationModel), got {type(observation).__name__}"
+        )
+    if type(observation) is Gaussian:
+        return observation.constructor_arguments()["Y"], None
+    if missing == "groups":
+        raise SlamjaxInputError(
+            f"missing: 'groups' needs Gaussian data; {type(observation).__name__} draws every latent cell "
+            "(use missing='auto')"
+        )
+    start = np.asarray(observation.latent_start(), dtype=float)
+    if observation.individual_names is not None:
+        index = pd.Index(observation.individual_names)
+    elif data is not None and len(data.index) == len(start):  # unlabelled: rows in data's order
+        index = data.index
+    else:
+        index = pd.RangeIndex(len(start))
+    return pd.DataFrame(start, index=index, columns=list(observation.latent_names)), observation
+
+
+def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula, observation=False):
     """Design matrices from an lme4-style formula, as DataFrames aligned to ``data``'s index, and
     the positions (in data's order) of Y's rows in the order Y gives them (None: the same order)."""
     from .formula import build_design
@@ -310,7 +371,7 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
     index = data.index
     Y_rows = None
     if isinstance(Y, pd.DataFrame):
-        _check_same_individuals(Y.index, index)
+        _check_same_individuals(Y.index, index, "observation" if observation else "Y")
         if not Y.index.equals(index):
             Y_rows = index.get_indexer(Y.index)
         Y = Y.loc[index]
@@ -323,7 +384,7 @@ def _from_formula(Y, X, X_F, Z, K, data, formula, relmat, factor_formula):
     return Y, design.X, design.X_F, Z, K, design.random, Y_rows
 
 
-def _check_same_individuals(Y_index: pd.Index, index: pd.Index) -> None:
+def _check_same_individuals(Y_index: pd.Index, index: pd.Index, name: str = "Y") -> None:
     """Refuses a Y whose index is not data's index in some order: repeated labels first (they
     explain most mismatches), then the labels in one index only."""
     duplicated = list(dict.fromkeys(Y_index[Y_index.duplicated()]))
@@ -337,12 +398,13 @@ def _check_same_individuals(Y_index: pd.Index, index: pd.Index) -> None:
         )
     if len(missing) or len(extra):
         problems.append(
-            f"{len(missing)} individual(s) in data but not in Y (e.g. {list(missing[:5])}), {len(extra)} in Y but "
-            f"not in data (e.g. {list(extra[:5])})"
+            f"{len(missing)} individual(s) in data but not in {name} (e.g. {list(missing[:5])}), {len(extra)} in "
+            f"{name} but not in data (e.g. {list(extra[:5])})"
         )
     if problems:
+        fix = "e.g. Y = Y.loc[data.index]" if name == "Y" else "label the observation model's individuals as data's index"
         raise SlamjaxInputError(
-            "Y: its index must hold data's individuals, each once; " + "; besides, ".join(problems)
-            + "; then align them, e.g. Y = Y.loc[data.index]"
+            f"{name}: its individuals must be data's individuals, each once; " + "; besides, ".join(problems)
+            + f"; then align them, {fix}"
         )
 

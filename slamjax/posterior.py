@@ -68,6 +68,7 @@ def _record(state: State, data: SamplerData, with_covariances: bool, with_geneti
     }
     if with_covariances:
         draws["G"], draws["R"] = squeeze(G), R
+    draws.update(data.observation.records(state.obs))  # the link's own parameters (data's units)
     U = state.U_R + state.U_F @ state.Lambda  # backend coordinates; the expansion cancels
     if with_genetic_values:
         draws["U"] = data.re.to_levels(U)  # (levels of every K stacked, p)

@@ -203,6 +203,8 @@ def _named_dims(m: Model, names, aligned: bool = False) -> dict[str, list[str]]:
     several = len(m.effect_names) > 1
     dims = {name: (_EFFECT_DIMS[name] if several and name in _EFFECT_DIMS else _DIMS[name])
             for name in names if name in _DIMS}
+    link = m.observation.record_dims()
+    dims.update({name: [dim for dim, _ in link[name]] for name in names if name in link})
     if aligned:
         dims = {name: [("factor" if d == "raw_factor" else d) for d in value] if name in _ALIGNED else value
                 for name, value in dims.items()}
@@ -219,6 +221,7 @@ def _coords(m: Model) -> dict[str, list[str]]:
         "fixed": m.fixed_names,
         "factor_fixed": m.factor_fixed_names,
         "effect": m.effect_names,
+        **{dim: list(labels) for dims in m.observation.record_dims().values() for dim, labels in dims},
     }
 
 
@@ -630,6 +633,8 @@ class Run:
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
         draws = self.aligned_factors()[name] if name in _ALIGNED else self.draws[name]
         mean = draws.mean(axis=(0, 1))
+        if mean.ndim == 0:  # a scalar (e.g. a link's residual variance)
+            return float(mean)
         index = [self.coords[d] for d in _named_dims(m, [name], aligned=True)[name]]
         if mean.ndim == 1:
             return pd.Series(mean, index=index[0], name=name)
@@ -833,3 +838,27 @@ class Run:
             f"Run({self.model!r}, chains={s['num_chains']}, warmup={s['num_warmup']}, "
             f"samples={s['num_samples']}, thin={s['thin']}, {self.elapsed:.1f} s)"
         )
+
+    def predict_curves(self, times, interval: float = 0.9, effect: str | None = None) -> pd.DataFrame:
+        """Posterior mean and equal-tailed ``interval`` of the genetic value curve B(t) (x_i' B + u_i)
+        of every individual and every level of K without data, at ``times``, for a model observed
+        through ``sj.obs.BSplineRegression`` (``slamjax.curves.predict_curves``): a tidy DataFrame
+        (individual, time, mean, lower, upper). Needs ``sj.sample(..., record_genetic_values=True)``."""
+        from .curves import predict_curves
+
+        return predict_curves(self, times, interval=interval, effect=effect)
+
+    def genetic_covariance_curve(self, times, effect: str | None = None) -> pd.DataFrame:
+        """G(t, t') = B(t) G B(t')' (times x times) from the posterior mean of the spline
+        coefficients' genetic covariance, for a ``sj.obs.BSplineRegression`` model."""
+        from .curves import genetic_covariance_curve
+
+        return genetic_covariance_curve(self, times, effect=effect)
+
+    def h2_curve(self, times, effect: str | None = None) -> pd.Series:
+        """h2(t) = [B G B']_tt / [B P B']_tt at ``times`` for a ``sj.obs.BSplineRegression`` model
+        (posterior mean of the per-draw ratio when G and R are recorded per draw;
+        ``slamjax.curves.h2_curve``)."""
+        from .curves import h2_curve
+
+        return h2_curve(self, times, effect=effect)

@@ -42,7 +42,7 @@ BLOCK_NAMES = (
     "Lambda shrinkage prior (step 8)",
     "B shrinkage prior (step 8)",
     "B_F shrinkage prior (step 8)",
-    "missing-cell imputation Eta (step 9)",
+    "observation model: latent traits Eta and its parameters (step 9)",
 )
 # (first failing sweep, its failure bits) of one chain; sweep -1: no failure yet
 NO_FAILURE = (-1, 0)
@@ -134,22 +134,25 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     B_prior = data.B_prior.sample(keys[4], state.B_prior, B[1:], tau)
     B_F_prior = data.B_F_prior.sample(keys[5], state.B_F_prior, B_F, tau_F)
 
-    # 9: observation model.
-    Eta = state.Eta
-    imputation_ok = jnp.array(True)
+    # 9: observation model: Eta (and the model's own parameters) given the data.
+    Eta, obs_parameters = state.Eta, state.obs
+    observation_ok = jnp.array(True)
     if groups is not None:
         if groups.has_imputed:  # only the cells merging left inside a group; Eta stays unrotated
             Eta = impute_missing(keys[6], trait_effects + F_original @ Lambda, resid_variance, Eta, ~groups.imputed)
-            imputation_ok = _finite(Eta)
-    elif data.has_missing:
-        fitted = re.unrotate(trait_effects + F @ Lambda)
-        Eta = re.rotate(impute_missing(keys[6], fitted, resid_variance, data.Y_filled, data.observed))
-        imputation_ok = _finite(Eta)
+            observation_ok = _finite(Eta)
+    elif not data.latent_is_data:  # in the data's units and original coordinates, then back
+        obs = data.observation
+        mean = data.Y_mean + data.Y_scale * re.unrotate(trait_effects + F @ Lambda)
+        latent = obs.sample_latent(keys[6], obs_parameters, mean, data.Y_scale**2 * resid_variance)
+        obs_parameters = obs.sample_parameters(jax.random.fold_in(keys[6], 1), obs_parameters, latent)
+        Eta = re.rotate((latent - data.Y_mean) / data.Y_scale)
+        observation_ok = _finite(Eta, obs_parameters)
 
     new_state = State(
         Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,
         F=F, B_F=B_F, tot_F_prec=tau_F, F_h2_index=F_h2_index, U_F=U_F,
-        Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior,
+        Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior, obs=obs_parameters,
     )
     # a prior's state is checked with the precision it gives (a finite state can overflow it)
     priors_ok = [
@@ -158,7 +161,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     ]
     failures = _failure_bits(
         rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0], factor_ok[1], factor_ok[2],
-        scores_ok & _finite(F), *priors_ok, imputation_ok,
+        scores_ok & _finite(F), *priors_ok, observation_ok,
     )
     return new_state, failures
 

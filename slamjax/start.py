@@ -70,7 +70,7 @@ def factor_analysis_start(key: PRNGKeyArray, data: SamplerData, steps: int = 500
     """``init_state`` with Lambda, F and tau from a maximum-likelihood factor analysis."""
     key_init, key_fit = jax.random.split(key)
     state = init_state(key_init, data)
-    Y = data.Y_filled  # standardised, missing cells at 0 (the trait mean)
+    Y = data.Y_start  # standardised, missing cells at 0 (the trait mean)
     Lambda, psi = factor_analysis(key_fit, Y, data.n_factors, steps)
     k = Lambda.shape[0]
     weighted = Lambda / psi[None, :]

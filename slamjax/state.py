@@ -36,6 +36,7 @@ class State(eqx.Module):
     Lambda_prior: PyTree
     B_prior: PyTree
     B_F_prior: PyTree
+    obs: PyTree = ()  # the observation model's own parameters (``observation._base``)
 
 
 def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array, "b p"]:
@@ -59,8 +60,8 @@ def strongly_typed(tree: PyTree) -> PyTree:
 
 def _initial_latent_traits(data: SamplerData) -> Float[Array, "n p"]:
     if data.groups is not None:  # missing-data groups keep Eta in original coordinates
-        return data.Y_filled
-    return data.re.rotate(data.Y_filled) if data.has_missing else data.Eta_complete
+        return data.Y_start
+    return data.re.rotate(data.Y_start)
 
 
 def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
@@ -82,6 +83,7 @@ def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
         Lambda_prior=data.Lambda_prior.init(k, p),
         B_prior=data.B_prior.init(b - 1, p),
         B_F_prior=data.B_F_prior.init(b_F, k),
+        obs=data.observation.init_parameters(),
     ))
 
 
@@ -137,5 +139,6 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
         Lambda_prior=Lambda_prior,
         B_prior=B_prior,
         B_F_prior=B_F_prior,
+        obs=data.observation.sample_prior_parameters(jax.random.fold_in(key, 0x0B5)),
     )
     return strongly_typed(eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data)))

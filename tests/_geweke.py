@@ -28,6 +28,7 @@ import scipy.stats
 from jax import lax
 
 from slamjax.blocks.regression import coefficient_posterior
+from slamjax.observation import Gaussian
 from slamjax.posterior import _covariances
 from slamjax.sampler import sweep
 from slamjax.state import B_precision, sample_latent_traits, sample_prior_state
@@ -157,6 +158,9 @@ def geweke_functions(state, data, flat_intercept: bool = False) -> dict:
     }
     if B_F_score is not None:
         functions["tau_F B_F'C B_F / q"] = B_F_score
+    for name, value in data.observation.records(state.obs).items():  # the link's own parameters
+        functions[f"obs {name}"] = _bounded(value).ravel()
+        functions[f"obs {name}^2"] = _bounded(value**2).ravel()
     if not flat_intercept:
         functions["Eta mean"] = _bounded(jnp.mean(state.Eta, axis=0) * jnp.sqrt(n))
     del k
@@ -175,10 +179,10 @@ def with_data(data, state):
         Eta = jnp.pad(state.Eta, ((0, 1), (0, 1)))
         Y = jax.vmap(lambda re, rows, traits: re.rotate(Eta[rows][:, traits]))(groups.re, groups.rows, groups.traits)
         return eqx.tree_at(lambda d: d.groups.Y_group, data, Y)
-    if not data.has_missing:
+    if data.latent_is_data:
         return data
-    Y = data.re.unrotate(state.Eta)
-    return eqx.tree_at(lambda d: d.Y_filled, data, jnp.where(data.observed, Y, 0.0))
+    latent = data.Y_mean + data.Y_scale * data.re.unrotate(state.Eta)
+    return eqx.tree_at(lambda d: d.observation, data, data.observation.simulate(None, state.obs, latent))
 
 
 def function_names(data, flat_intercept: bool = False) -> list[str]:
@@ -210,21 +214,35 @@ def successive_conditional(
     steps of ``thin`` sweeps, each sweep followed by a fresh Eta ~ p(Eta | theta)), and each
     chain's failure bits (the blocks that produced non-finite values, ``sampler.BLOCK_NAMES``)."""
 
+    link = data.groups is None and not isinstance(data.observation, Gaussian)
+
+    def latent(state):
+        return data.Y_mean + data.Y_scale * data.re.unrotate(state.Eta)
+
     def chain(key):
         start = sample_prior_state(jax.random.fold_in(key, -1 & 0x7FFFFFFF), prior_data)
         size = _flatten(geweke_functions(start, data, flat_intercept))[0].shape[0]
+        # with a link, the data y are drawn given (Eta, the link's parameters) and carried
+        observation = data.observation.simulate(jax.random.fold_in(key, -2 & 0x7FFFFFFF), start.obs, latent(start))
 
         def one_step(carry, t):
-            state, total, failures = carry
+            state, observation, total, failures = carry
             for i in range(thin):
                 step_key = jax.random.fold_in(key, thin * t + i)
-                state, failed = sweep(jax.random.fold_in(step_key, 0), state, with_data(data, state))
+                if link:  # theta, Eta | y; then y | Eta, theta
+                    state, failed = sweep(jax.random.fold_in(step_key, 0), state,
+                                          eqx.tree_at(lambda d: d.observation, data, observation))
+                    observation = data.observation.simulate(jax.random.fold_in(step_key, 1), state.obs, latent(state))
+                else:  # theta | y (= the observed cells of Eta); then (Eta, y) | theta
+                    state, failed = sweep(jax.random.fold_in(step_key, 0), state, with_data(data, state))
+                    Eta = sample_latent_traits(jax.random.fold_in(step_key, 1), state, data)
+                    state = eqx.tree_at(lambda s: s.Eta, state, Eta)
                 failures = failures | failed
-                Eta = sample_latent_traits(jax.random.fold_in(step_key, 1), state, data)
-                state = eqx.tree_at(lambda s: s.Eta, state, Eta)
-            return (state, total + _flatten(geweke_functions(state, data, flat_intercept))[0], failures), None
+            total = total + _flatten(geweke_functions(state, data, flat_intercept))[0]
+            return (state, observation, total, failures), None
 
-        (_, total, failures), _ = lax.scan(one_step, (start, jnp.zeros(size), jnp.int32(0)), jnp.arange(n_steps))
+        (_, _, total, failures), _ = lax.scan(
+            one_step, (start, observation, jnp.zeros(size), jnp.int32(0)), jnp.arange(n_steps))
         return total / n_steps, failures
 
     keys = jax.random.split(jax.random.key(seed), n_chains)

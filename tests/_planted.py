@@ -17,10 +17,12 @@ import slamjax.blocks.columns as columns
 import slamjax.blocks.rotation as rotation
 import slamjax.blocks.trait_groups as trait_groups
 import slamjax.sampler as sampler
-from slamjax._random import uniform
+from slamjax._random import normal, uniform
 from slamjax.blocks.regression import sample_regression
 from slamjax.blocks.variance import collapsed_h2_log_likelihood, sample_h2_index
+from slamjax.observation import Probes, Voom
 from slamjax.priors import mgps
+from slamjax.priors._base import inverse_gamma_draw
 from slamjax.random_effects.eigen import EigenRandomEffect
 from slamjax.random_effects.woodbury import WoodburyRandomEffects
 
@@ -154,6 +156,29 @@ def woodbury_low_rank_dropped(monkeypatch):
     monkeypatch.setattr(WoodburyRandomEffects, "sample_effects", buggy)
 
 
+def probe_variance_rate_halved(monkeypatch):
+    """Probes: the residual sum of squares enters the probe variances' rate with 1/4, not 1/2."""
+
+    def buggy(self, key, parameters, Eta):
+        residual = jnp.where(self.observed, self.y - Eta[:, self.gene], 0.0)
+        shape = self.prior_shape + 0.5 * jnp.sum(self.observed, axis=0)
+        rate = self.prior_rate + 0.25 * jnp.sum(residual**2, axis=0)
+        return {"variance": inverse_gamma_draw(key, shape, rate)}
+
+    monkeypatch.setattr(Probes, "sample_parameters", buggy)
+
+
+def voom_weights_dropped_from_mean(monkeypatch):
+    """Voom: the latent mean weighs the data with 1 instead of w_ij (the precision kept right)."""
+
+    def buggy(self, key, parameters, mean, resid_variance):
+        precision = self.w + 1.0 / resid_variance[None, :]
+        centre = (self.y + mean / resid_variance[None, :]) / precision
+        return centre + normal(key, mean.shape) / jnp.sqrt(precision)
+
+    monkeypatch.setattr(Voom, "sample_latent", buggy)
+
+
 BUGS = {
     "rotation: tot_F_prec dropped": rotation_without_tau_F,
     "rotation: B_F prior dropped": rotation_without_B_F_prior,
@@ -166,4 +191,6 @@ BUGS = {
     "factor prior precision x1.25": factor_prior_precision_changed,
     "delta shape +0.5": delta_shape_plus_half,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
+    "probes: variance rate halved": probe_variance_rate_halved,
+    "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,
 }

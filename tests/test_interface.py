@@ -132,7 +132,7 @@ def test_mice_design_and_fit():
     assert model.fixed_names[1] == "GENDER[T.M]"
     np.testing.assert_allclose(model.inputs.Z, np.eye(len(data)))
     assert model.level_names == list(ds.relmat["mouse"].index)
-    assert model.data.has_missing
+    assert not model.data.latent_is_data
     run = sj.sample(model, num_warmup=20, num_samples=10, progress=False)
     h2 = run.posterior_mean("h2")
     assert list(h2.index) == list(ds.Y.columns)

@@ -72,7 +72,7 @@ def test_complete_data_groups_match_plain_path(backend):
     W_plain = jnp.concatenate([plain.data.X, state.F], axis=1)
     F_original = re_plain.unrotate(state.F)
     W_group = jnp.concatenate([groups.X_group[0], re_group.rotate(F_original)], axis=1)
-    Eta = plain.data.Eta_complete
+    Eta = re_plain.rotate(plain.data.Y_start)
     for a, b in zip(re_plain.regression_statistics(Eta, W_plain, index),
                     re_group.regression_statistics(groups.Y_group[0], W_group, index)):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-8, atol=1e-8)
@@ -105,7 +105,7 @@ def test_padded_group_statistics_against_explicit_covariance(backend):
         tau = np.linspace(0.5, 2.0, groups.traits.shape[1])
         loglik = np.asarray(re.h2_log_likelihood(groups.Y_group[m], jnp.asarray(tau)))
         W_rows = np.column_stack([X[rows], F_original[rows]])
-        y_rows = np.asarray(model.data.Y_filled)[np.ix_(rows, traits)]
+        y_rows = np.asarray(model.data.Y_start)[np.ix_(rows, traits)]
         ZKZ = Z[rows] @ K @ Z[rows].T
         for j in range(c):
             V = grid[index[j]] * ZKZ + (1 - grid[index[j]]) * np.eye(n_m)

@@ -81,9 +81,10 @@ def test_regressions_fail_first_when_h2_is_drawn_after_them(conditional, block, 
 
 def test_imputation_reports_non_finite_latent_traits():
     model = tiny_model(fraction_missing=0.2)
-    observed = np.argwhere(np.asarray(model.data.observed))[0]
-    data = eqx.tree_at(lambda d: d.Y_filled, model.data, model.data.Y_filled.at[tuple(observed)].set(NAN))
-    assert _failed(_sweep_bits(model, data=data), True) == [BLOCK_NAMES[_named("missing-cell imputation")]]
+    obs = model.data.observation
+    observed = np.argwhere(np.asarray(obs.observed))[0]
+    data = eqx.tree_at(lambda d: d.observation.Y_filled, model.data, obs.Y_filled.at[tuple(observed)].set(NAN))
+    assert _failed(_sweep_bits(model, data=data), True) == [BLOCK_NAMES[_named("observation model")]]
 
 
 def test_missing_data_groups_report_their_h2_draw():

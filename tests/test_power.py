@@ -18,6 +18,7 @@ from _planted import BUGS
 from _stats import Z_BOUND
 from test_columns import columns_z
 from test_geweke import geweke_variant_z
+from test_observation import links_geweke_z
 from test_rotation import rotation_position_z
 
 CATCHERS = {
@@ -27,10 +28,11 @@ CATCHERS = {
     "columns (conditional)": lambda seed=0: columns_z("eigen", False, seed=seed),
     "Geweke complete": lambda seed=0: geweke_variant_z("complete", seed=seed)[0],
     "Geweke woodbury": lambda seed=0: geweke_variant_z("woodbury", seed=seed)[0],
+    "Geweke links": lambda seed=0: links_geweke_z(seed=seed)[0],
 }
 
 CAUGHT_BY = {
-    "rotation: tot_F_prec dropped": ["rotation per position (k=3)", "Geweke complete"],
+    "rotation: tot_F_prec dropped": ["rotation per position (k=3)"],  # Geweke complete too: z 15-17
     "rotation: B_F prior dropped": ["rotation per position (k=3)"],
     "rotation: Lambda prior dropped": ["rotation per position (k=5)"],
     "rotation: uniform angle": ["rotation per position (k=3)"],
@@ -41,6 +43,8 @@ CAUGHT_BY = {
     "factor prior precision x1.25": ["Geweke complete"],
     "delta shape +0.5": ["Geweke complete"],
     "woodbury: low-rank correction dropped": ["Geweke woodbury"],
+    "probes: variance rate halved": ["Geweke links"],
+    "voom: weights dropped from the latent mean": ["Geweke links"],
 }
 
 

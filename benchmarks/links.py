@@ -1,0 +1,59 @@
+"""What an observation model costs per sweep: the same model (benchmarks/speed.py's sizes) observed
+as complete Gaussian data (step 9 skipped), through voom weights (``sj.obs.Voom``: every latent cell
+drawn, with the rotation to and from the random effect's coordinates) and through 3 probes per
+gene (``sj.obs.Probes``). The link's share is (t_link - t_gaussian) / t_link. Target: voom at most
+10 % of a sweep on M (n = 1000, p = 1000).
+
+    python benchmarks/links.py [--sizes S M] [--iterations 30]
+"""
+
+import argparse
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+import slamjax as sj  # noqa: E402
+from speed import SIZES, seconds_per_iteration  # noqa: E402
+
+
+def links(frame: pd.DataFrame, seed: int = 0) -> dict:
+    """Observation models of the simulated latent traits (individuals x traits)."""
+    rng = np.random.default_rng(seed)
+    n, p = frame.shape
+    Y = frame.to_numpy(dtype=float)
+    genes = list(frame.columns)
+    weights = pd.DataFrame(rng.uniform(0.5, 20.0, size=(n, p)), index=frame.index, columns=genes)  # as bottomly's
+    probes = pd.DataFrame(np.repeat(Y, 3, axis=1) + rng.normal(size=(n, 3 * p)) * 0.5, index=frame.index,
+                          columns=[f"probe{m}" for m in range(3 * p)])
+    return {
+        "gaussian": sj.obs.Gaussian(frame),
+        "voom": sj.obs.Voom(logcpm=frame, weights=weights),
+        "probes (3 per gene)": sj.obs.Probes(probes, np.repeat(genes, 3)),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["S", "M"], choices=list(SIZES))
+    parser.add_argument("--iterations", type=int, default=30)
+    args = parser.parse_args()
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), float64, 1 chain")
+    print(f"{'size':>4} {'link':>20} {'s/it':>9} {'link share':>10}")
+    for size in args.sizes:
+        spec = SIZES[size]
+        ds = sj.datasets.simulate(n=spec["n"], p=spec["p"], k=spec["k"], seed=0)
+        base = None
+        for name, observation in links(ds.Y).items():
+            model = sj.Model(observation=observation, K=ds.relmat["id"], n_factors=spec["factors"], h2_divisions=20)
+            seconds = seconds_per_iteration(model, 1, args.iterations)
+            base = seconds if base is None else base
+            share = "" if seconds is base else f"{(seconds - base) / seconds:>9.1%}"
+            print(f"{size:>4} {name:>20} {seconds:>9.4f} {share:>10}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
