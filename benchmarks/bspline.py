@@ -27,8 +27,7 @@ import pandas as pd  # noqa: E402
 from jax import lax  # noqa: E402
 
 import slamjax as sj  # noqa: E402
-from slamjax.sampler import run_warmup  # noqa: E402
-from slamjax.state import init_state  # noqa: E402
+from speed import seconds_per_iteration  # noqa: E402
 
 
 def grav2_tall(keep: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -47,18 +46,7 @@ def grav2_tall(keep: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFr
 def seconds_per_sweep(model: sj.Model, iterations: int) -> tuple[float, object]:
     """(seconds per sweep of one chain, the best of 5 timings: the machine is shared; the chain
     state after 20 sweeps)."""
-    data = model.data
-    keys = jax.random.split(jax.random.key(0), 1)
-    states = jax.vmap(init_state, in_axes=(0, None))(keys, data)
-    states, _ = run_warmup(data, states, keys, 0, 20)  # compile, and leave the starting state
-    jax.block_until_ready(states)
-    timings = []
-    for _ in range(5):
-        start = time.perf_counter()
-        out, _ = run_warmup(data, states, keys, 20, 20 + iterations)
-        jax.block_until_ready(out)
-        timings.append((time.perf_counter() - start) / iterations)
-    return float(np.min(timings)), states
+    return seconds_per_iteration(model, 1, iterations, repeats=5, statistic=np.min, warmup=20, return_states=True)
 
 
 @jax.jit

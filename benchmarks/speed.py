@@ -34,19 +34,24 @@ SWEEPS = {
 }
 
 
-def seconds_per_iteration(model: sj.Model, num_chains: int, iterations: int) -> float:
+def seconds_per_iteration(model: sj.Model, num_chains: int, iterations: int, *, repeats: int = 3,
+                          statistic=np.median, warmup: int = 2, return_states: bool = False):
+    """Seconds per iteration of ``num_chains`` vmapped chains after ``warmup`` sweeps (which
+    compile): ``statistic`` of ``repeats`` timings (the min on a shared machine). With
+    ``return_states``: (seconds, the chain states after the warm-up sweeps)."""
     data = model.data
     keys = jax.random.split(jax.random.key(0), num_chains)
     states = jax.vmap(init_state, in_axes=(0, None))(keys, data)
-    states, _ = run_warmup(data, states, keys, 0, 2)  # compile
+    states, _ = run_warmup(data, states, keys, 0, warmup)  # compile
     jax.block_until_ready(states)
     timings = []
-    for repeat in range(3):
+    for repeat in range(repeats):
         start = time.perf_counter()
-        out, _ = run_warmup(data, states, keys, 2, 2 + iterations)
+        out, _ = run_warmup(data, states, keys, warmup, warmup + iterations)
         jax.block_until_ready(out)
         timings.append((time.perf_counter() - start) / iterations)
-    return float(np.median(timings))
+    seconds = float(statistic(timings))
+    return (seconds, states) if return_states else seconds
 
 
 def main() -> None:

@@ -141,8 +141,8 @@ def _held_out_accuracy(missing: str, seed: int) -> float:
 
 @pytest.mark.slow
 def test_groups_predict_held_out_cells_at_least_as_well_as_imputation():
-    """60 % of cells missing at random; prediction of the held-out cells' expected values, over 3 seeds."""
-    grouped = [_held_out_accuracy("groups", seed) for seed in range(3)]
-    imputed = [_held_out_accuracy("impute", seed) for seed in range(3)]
+    """60 % of cells missing at random; prediction of the held-out cells' expected values, over 2 seeds."""
+    grouped = [_held_out_accuracy("groups", seed) for seed in range(2)]
+    imputed = [_held_out_accuracy("impute", seed) for seed in range(2)]
     print(f"held-out accuracy: groups {grouped}, imputation {imputed}")
-    assert np.mean(grouped) >= np.mean(imputed)  # measured 0.603 vs 0.595, higher on each seed
+    assert np.mean(grouped) >= np.mean(imputed)  # measured 0.616 vs 0.607, higher on each seed
