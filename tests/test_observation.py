@@ -213,3 +213,15 @@ def test_a_custom_link_runs_through_sample():
 def test_bad_input_names_the_argument(make, argument):
     with pytest.raises(sj.SlamjaxInputError, match=argument):
         make()
+
+
+@pytest.mark.parametrize("bug, check", [
+    ("probes: variance rate halved", test_probe_variance_draw_matches_its_closed_form),  # max |z| 234
+    ("voom: weights dropped from the latent mean", test_voom_latent_draw_matches_its_closed_form),  # 421
+])
+def test_closed_form_checks_catch_the_planted_link_bugs(bug, check, monkeypatch):
+    from _planted import BUGS
+
+    BUGS[bug](monkeypatch)
+    with pytest.raises(AssertionError):
+        check()

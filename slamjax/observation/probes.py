@@ -152,7 +152,7 @@ class Probes(ObservationModel):
 
     # ----------------------------------------------------------------- sweep
     def init_parameters(self):
-        """Each probe's variance at its prior mode's neighbourhood, rate / shape."""
+        """Each probe's variance started at rate / shape (between the prior's mode and mean)."""
         return {"variance": self.prior_rate / self.prior_shape}
 
     def sample_latent(self, key, parameters, mean, resid_variance):
