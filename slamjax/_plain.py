@@ -174,6 +174,9 @@ def to_plain(value, key: str, arrays: dict):
     if isinstance(value, (np.ndarray, jax.Array)):
         arrays[key] = _plain_array(value, key)
         return {"$array": key}
+    if type(value).__name__ in marker_classes() and marker_classes()[type(value).__name__] is type(value):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {"$marker": {"class": type(value).__name__, "fields": to_plain(fields, key, arrays)}}
     if isinstance(value, ObservationModel):
         name = type(value).__name__
         if observation_classes().get(name) is not type(value):
@@ -232,6 +235,13 @@ def priors_to_plain(priors: Priors, grid: np.ndarray, key: str, arrays: dict) ->
         else:
             node[field.name] = _number(value, f"{key}.{field.name}")
     return {"$priors": node}
+
+
+def marker_classes() -> dict:
+    """The marker classes a store keeps: ``Markers`` and the marker priors, by name."""
+    from .markers import ARD, BayesC, BayesianLasso, BayesR, Horseshoe, Markers
+
+    return {cls.__name__: cls for cls in (Markers, ARD, Horseshoe, BayesianLasso, BayesC, BayesR)}
 
 
 def model_to_plain(model) -> tuple[dict, dict[str, np.ndarray]]:
@@ -331,6 +341,18 @@ class _Reader:
             return self.index(node, key)
         if tag == "$priors":
             return self.priors(node, key)
+        if tag == "$marker":
+            body = self.fields(node, tag, {"class", "fields"}, key)
+            cls = marker_classes().get(body["class"]) if isinstance(body["class"], str) else None
+            if cls is None:
+                self.fail(f"{key}: unknown marker class {body['class']!r} (known: {sorted(marker_classes())})")
+            fields = self.value(body["fields"], key)
+            if not isinstance(fields, dict):
+                self.fail(f"{key}: the fields of {body['class']} must be a $dict")
+            try:
+                return cls(**fields)
+            except (TypeError, ValueError) as error:
+                self.fail(f"{key}: its stored fields do not build a {body['class']}: {error}")
         if tag == "$observation":
             body = self.fields(node, tag, {"class", "arguments"}, key)
             cls = observation_classes().get(body["class"]) if isinstance(body["class"], str) else None

@@ -12,6 +12,7 @@ from jaxtyping import Array, Float
 from .blocks.trait_groups import MissingGroups
 from .observation._base import ObservationModel
 from .priors._base import CoefficientPrior
+from .markers._data import MarkerData
 from .random_effects.cholesky import CholeskyRandomEffects
 from .random_effects.eigen import EigenRandomEffect
 from .random_effects.woodbury import WoodburyRandomEffects
@@ -43,6 +44,7 @@ class SamplerData(eqx.Module):
     groups: MissingGroups | None = None  # missing-data groups; None: every missing cell imputed
     collapsed_h2: bool = eqx.field(static=True, default=True)  # h2 drawn marginal over beta and tau
     rotate_factors: bool = eqx.field(static=True, default=True)  # step 0: draw the factors' rotation
+    markers: MarkerData | None = None  # marker effects of the factors (``slamjax.markers``)
 
     @property
     def latent_is_data(self) -> bool:

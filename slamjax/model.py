@@ -88,6 +88,15 @@ class Model:
         rotate_factors: draw the rotation of every pair of factors each sweep (step 0, an exact
             generalised Gibbs step). The data see only F Lambda, so without it chains settle in
             different rotations of the factors, with different splits of G and R.
+        markers: marker genotypes as fixed effects of the factors, F = X_F B_F + M B_M + Z U_F + E_F
+            (individuals x markers, a DataFrame aligned by index or an array in the model's order,
+            or ``sj.markers.Markers(genotypes, missing=, map=, window=, sampler=)``): an m x k
+            problem whatever the number of traits; ``run.predict(genotypes=...)`` predicts from
+            genotypes alone. See ``slamjax.markers``.
+        marker_prior: prior of the marker effects: "ard" (default, for prediction), "horseshoe",
+            "lasso", "bayesc" or "bayesr" (spike and slab, for mapping: inclusion probabilities are
+            recorded; these turn ``rotate_factors`` off, as a rotation would move effects off the
+            spike), or a prior object (``sj.markers.BayesC(a=1, b=99)``).
 
     ``model.Y_rows``: the positions, in the model's order of individuals (data's order with a
     formula), of Y's rows in the order Y gave them; fitted values (``run.predict("fitted")``) are
@@ -120,6 +129,8 @@ class Model:
         h2_draw: str = "auto",
         rotate_factors: bool = True,
         observation: ObservationModel | None = None,
+        markers=None,
+        marker_prior="ard",
     ):
         terms = None
         self._given_Y = Y
@@ -127,7 +138,7 @@ class Model:
             X=X, X_F=X_F, Z=Z, K=K, n_factors=n_factors, data=data, formula=formula, relmat=relmat,
             factor_formula=factor_formula, h2_divisions=h2_divisions, priors=priors, scale_Y=scale_Y,
             backend=backend, missing=missing, max_missing_groups=max_missing_groups, h2_draw=h2_draw,
-            rotate_factors=rotate_factors, observation=observation,
+            rotate_factors=rotate_factors, observation=observation, markers=markers, marker_prior=marker_prior,
         )
         Y, observation = _observation_and_latent(Y, observation, missing, data)
         Y_rows = None
@@ -204,6 +215,17 @@ class Model:
             cheap = self.grid.shape[0] * q**2 <= 3 * n
             h2_draw = "collapsed" if self.backend != "eigen" or cheap else "conditional"
         self.h2_draw = h2_draw
+        self.markers, marker_sweep_data = None, None
+        if markers is not None:
+            from .markers._data import Markers, marker_data, prepare_markers
+
+            spec = markers if isinstance(markers, Markers) else Markers(markers)
+            prepared = prepare_markers(spec, self.individual_names)
+            marker_sweep_data, costs = marker_data(prepared, plan.rotation, marker_prior, self.n_factors,
+                                                   spec.sampler, spec.block_size)
+            self.markers = _MarkerSummary(prepared, marker_sweep_data, costs)
+            if marker_sweep_data.prior.spike:
+                rotate_factors = False
         self.data = SamplerData(
             re=self.random_effect,
             X=jnp.asarray(plan.rotation @ validated.X),
@@ -228,6 +250,7 @@ class Model:
             groups=plan.groups,
             collapsed_h2=h2_draw == "collapsed",
             rotate_factors=bool(rotate_factors),
+            markers=marker_sweep_data,
         )
 
     @property
@@ -306,8 +329,32 @@ class Model:
             f"Model(n={s['n']} individuals, p={s['p']} traits, k={s['k']} factors, b={s['b']} fixed, "
             f"b_F={s['b_F']} factor fixed, r={s['r']} levels, h2_divisions={self.h2_divisions}, "
             f"missing={missing:.1%} ({self.missing_description}), random effects={', '.join(self.effect_names)}, "
-            f"grid={self.grid.shape[0]} points, backend={self.backend}, h2_draw={self.h2_draw})"
+            f"grid={self.grid.shape[0]} points, backend={self.backend}, h2_draw={self.h2_draw}"
+            + ("" if self.markers is None else f", {self.markers}") + ")"
         )
+
+    @property
+    def marker_names(self) -> list[str]:
+        return [] if self.markers is None else self.markers.names
+
+
+class _MarkerSummary:
+    """What the model keeps of its markers on the host: names, centring, windows and the sampler."""
+
+    def __init__(self, prepared, sweep_data, costs):
+        self.names = prepared.names
+        self.means = prepared.means
+        self.dropped = prepared.dropped
+        self.window_names = prepared.window_names
+        self.window_index = prepared.window_index
+        self.prior = sweep_data.prior
+        self.sampler = sweep_data.sampler
+        self.costs = costs
+
+    def __repr__(self) -> str:
+        estimate = ", ".join(f"{name} {seconds * 1e3:.2g} ms" for name, seconds in self.costs.items())
+        return (f"markers={len(self.names)} ({type(self.prior).__name__} prior, {self.sampler} sampler; "
+                f"estimated per sweep: {estimate})")
 
 
 def _observation_and_latent(Y, observation, missing, data):

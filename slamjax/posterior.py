@@ -78,6 +78,51 @@ def _record(state: State, data: SamplerData, with_covariances: bool, with_geneti
         "U": U,
         "Eta_mean": data.X @ state.B + state.F @ state.Lambda + data.re.effect_on_rows(state.U_R),
     }
+    if data.markers is not None:
+        marker_draws, marker_running = _marker_records(state, data, Lambda_star, diag_P)
+        draws.update(marker_draws)
+        running.update(marker_running)
+    return draws, running
+
+
+# marker effects are kept per draw up to this many (markers x factors); beyond, only their mean
+MARKER_DRAWS_MAX = 200_000
+# a factor counts as acting on a trait when it explains at least this share of the trait's variance
+TRAIT_PIP_MIN_SHARE = 0.01
+# per-trait effects and inclusion probabilities are averaged up to this many markers x traits
+TRAIT_PIP_MAX = 20_000_000
+
+
+def marker_record_names(m: int, k: int, p: int, spike: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(per-draw names, running-mean names) of the marker records of a model of this size."""
+    draws = ("B_M",) if m * k <= MARKER_DRAWS_MAX else ()
+    by_trait = m * p <= TRAIT_PIP_MAX
+    running = ["marker_trait_effect"] if by_trait else []
+    if spike:
+        running += ["marker_pip", "window_pip"] + (["marker_trait_pip"] if by_trait else [])
+    return draws, tuple(running)
+
+
+def _marker_records(state: State, data: SamplerData, Lambda_star, diag_P):
+    """Marker effects B_M* = B_M sqrt(tot_F_prec) (the expansion divided out, like B_F*), the
+    running mean of their effects on the traits B_M* Lambda* (standardised scale), and for
+    spike-and-slab priors the running inclusion indicators: per marker and factor (B_M != 0), per
+    window and factor (any marker of the window included), and per marker and trait (included on
+    a factor that explains at least TRAIT_PIP_MIN_SHARE of the trait's variance)."""
+    markers = data.markers
+    m, k = state.markers.B_M.shape
+    p = Lambda_star.shape[1]
+    B_M = state.markers.B_M * jnp.sqrt(state.tot_F_prec)[None, :]
+    names, running_names = marker_record_names(m, k, p, markers.prior.spike)
+    draws = {"B_M": B_M} if "B_M" in names else {}
+    running = {"marker_trait_effect": B_M @ Lambda_star} if "marker_trait_effect" in running_names else {}
+    if markers.prior.spike:
+        included = (state.markers.classes > 0).astype(B_M.dtype)
+        running["marker_pip"] = included
+        running["window_pip"] = jax.ops.segment_max(included, markers.window_index, num_segments=markers.n_windows)
+        if "marker_trait_pip" in running_names:
+            acts = (Lambda_star**2 >= TRAIT_PIP_MIN_SHARE * diag_P[None, :]).astype(B_M.dtype)  # (k, p)
+            running["marker_trait_pip"] = (included @ acts > 0).astype(B_M.dtype)
     return draws, running
 
 
@@ -133,7 +178,18 @@ def running_template(data: SamplerData) -> dict[str, jnp.ndarray]:
         "R": jnp.zeros((p, p)),
         "U": jnp.zeros((r, p)),
         "Eta_mean": jnp.zeros((n, p)),
+        **_marker_running_template(data),
     }
+
+
+def _marker_running_template(data: SamplerData) -> dict:
+    if data.markers is None:
+        return {}
+    m, k, p = data.markers.m, data.n_factors, data.shapes["p"]
+    _, names = marker_record_names(m, k, p, data.markers.prior.spike)
+    shapes = {"marker_trait_effect": (m, p), "marker_pip": (m, k), "window_pip": (data.markers.n_windows, k),
+              "marker_trait_pip": (m, p)}
+    return {name: jnp.zeros(shapes[name]) for name in names}
 
 
 def to_original_scale(name: str, values: np.ndarray, Y_mean: np.ndarray, Y_scale: np.ndarray) -> np.ndarray:

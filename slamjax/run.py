@@ -42,9 +42,10 @@ _DIMS = {
     "tot_Eta_prec": ["trait"],
     "G": ["trait", "trait2"],
     "R": ["trait", "trait2"],
+    "B_M": ["marker", "raw_factor"],
 }
 COVARIANCE_DRAWS_MAX_TRAITS = 100
-_ALIGNED = ("Lambda", "B_F", "F_h2")  # factor-indexed draws, reported after alignment
+_ALIGNED = ("Lambda", "B_F", "F_h2", "B_M")  # factor-indexed draws, reported after alignment
 _SYMMETRIC = ("G", "R", "P")  # (..., trait, trait2) matrices: summaries list the upper triangle
 
 
@@ -168,7 +169,7 @@ def sample(
     return sampler.advance(progress, callback)
 
 
-_RESERVED = {"Lambda", "B", "B_F", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "G", "R", "P", "U", "Eta_mean"}
+_RESERVED = {"Lambda", "B", "B_F", "h2", "resid_h2", "F_h2", "tot_Eta_prec", "G", "R", "P", "U", "Eta_mean", "B_M"}
 
 
 def _check_record(record) -> tuple:
@@ -221,6 +222,7 @@ def _coords(m: Model) -> dict[str, list[str]]:
         "fixed": m.fixed_names,
         "factor_fixed": m.factor_fixed_names,
         "effect": m.effect_names,
+        "marker": m.marker_names,
         **{dim: list(labels) for dims in m.observation.record_dims().values() for dim, labels in dims},
     }
 
@@ -502,6 +504,10 @@ class Run:
                 "Eta_mean", np.asarray(re.unrotate(jnp.asarray(running_means["Eta_mean"]))), m.Y_mean, m.Y_scale
             ),
         }
+        self._markers = {name: np.asarray(running_means[name]) for name in
+                         ("marker_trait_effect", "marker_pip", "window_pip", "marker_trait_pip") if name in running_means}
+        if "marker_trait_effect" in self._markers:
+            self._markers["marker_trait_effect"] = self._markers["marker_trait_effect"] * np.asarray(m.Y_scale)
         self._datatree = None
         self._aligned = None
 
@@ -528,6 +534,8 @@ class Run:
                 Lambda=Lambda * scale, B_F=align_factor_effects(T, self.draws["B_F"]),
                 F_h2=align_factor_h2(T, self.draws["F_h2"]), T=T,
             )
+            if "B_M" in self.draws:
+                self._aligned["B_M"] = align_factor_effects(T, self.draws["B_M"])
         return {name: value for name, value in self._aligned.items() if name != "T"}
 
     def factor_alignment(self):
@@ -674,8 +682,13 @@ class Run:
         fixed: bool = False,
         interval: float | None = None,
         draws: bool = False,
+        genotypes=None,
     ):
         """Genetic values of the levels of K, or fitted values of the individuals, on the original scale.
+
+        ``genotypes`` (a model with markers): genetic values of new individuals from their marker
+        genotypes alone, M_new B_M Lambda (``predict_from_genotypes``; ``fixed``, ``interval`` and
+        ``draws`` apply), plus their relationship-based part when they are levels of K.
 
         ``what="genetic"``: posterior means of the genetic values U = U_F Lambda + U_R of every level
         of one random effect's K (``effect``: its grouping variable, default the first), including
@@ -693,6 +706,11 @@ class Run:
         Otherwise a DataFrame (levels or individuals x traits).
         """
         m = self.model
+        if genotypes is not None:
+            if what != "genetic" or levels is not None:
+                raise SlamjaxInputError("predict: genotypes predict genetic values of the genotyped individuals; "
+                                        "leave what='genetic' and levels=None")
+            return self.predict_from_genotypes(genotypes, effect=effect, fixed=fixed, interval=interval, draws=draws)
         if what not in ("genetic", "fitted"):
             raise SlamjaxInputError(f"predict: what must be 'genetic' or 'fitted', got {what!r}")
         if not isinstance(fixed, (bool, np.bool_)) or not isinstance(draws, (bool, np.bool_)):
@@ -764,6 +782,110 @@ class Run:
             "lower": pd.DataFrame(lower, index=index, columns=m.trait_names),
             "upper": pd.DataFrame(upper, index=index, columns=m.trait_names),
         }
+
+    def _need_markers(self, what: str):
+        if self.model.markers is None:
+            raise SlamjaxInputError(f"{what}: the model has no markers; build it with sj.Model(..., markers=genotypes)")
+
+    def marker_effects(self) -> pd.DataFrame:
+        """Posterior mean effect of one more copy of each marker's counted allele on each trait,
+        sum_l B_M[j, l] Lambda[l, t] (markers x traits, the traits' units); from the running
+        mean of B_M Lambda (kept up to ``posterior.TRAIT_PIP_MAX`` markers x traits)."""
+        self._need_markers("marker_effects")
+        if "marker_trait_effect" not in self._markers:
+            raise SlamjaxInputError("marker_effects: too many markers x traits to average them on the device; "
+                                    "use run.draws['B_M'] with the draws of Lambda")
+        m = self.model
+        return pd.DataFrame(self._markers["marker_trait_effect"], index=m.marker_names,
+                            columns=m.trait_names)
+
+    def inclusion_probabilities(self, by: str = "trait") -> pd.DataFrame:
+        """Posterior inclusion probabilities of a spike-and-slab marker prior (BayesC, BayesR).
+
+        ``by="factor"``: P(B_M[j, l] != 0), markers x factors (raw factor labels: with these priors
+        the factors are not rotated during sampling). ``by="trait"``: P(the marker is in the model of a
+        factor that explains at least ``posterior.TRAIT_PIP_MIN_SHARE`` (1 %) of the trait's
+        variance), markers x traits. ``by="window"``: P(any marker of the window is included on
+        the factor), windows x factors (``sj.markers.Markers(map=..., window=...)``).
+        """
+        self._need_markers("inclusion_probabilities")
+        m = self.model
+        names = {"factor": "marker_pip", "trait": "marker_trait_pip", "window": "window_pip"}
+        if by not in names:
+            raise SlamjaxInputError(f"inclusion_probabilities: by must be 'factor', 'trait' or 'window', got {by!r}")
+        if not m.markers.prior.spike:
+            raise SlamjaxInputError(
+                f"inclusion_probabilities: the {type(m.markers.prior).__name__} prior has no spike at 0, so every "
+                "effect is included; use marker_prior='bayesc' or 'bayesr' for mapping"
+            )
+        if names[by] not in self._markers:
+            raise SlamjaxInputError("inclusion_probabilities: too many markers x traits to average them by trait; "
+                                    "use by='factor'")
+        values = self._markers[names[by]]  # pooled over chains
+        index = m.markers.window_names if by == "window" else m.marker_names
+        columns = m.trait_names if by == "trait" else m.factor_names
+        return pd.DataFrame(values, index=index, columns=columns)
+
+    def predict_from_genotypes(self, genotypes, *, effect: str | None = None, fixed: bool = False,
+                               interval: float | None = None, draws: bool = False):
+        """Genetic values of individuals from their genotypes: (g - training means) B_M Lambda per
+        draw, plus U of the individuals that are levels of K (``effect``), on the original scale.
+
+        ``genotypes``: individuals x markers (a DataFrame with the model's marker names as columns,
+        or an array with its markers in order). Returns a DataFrame of posterior means, or with
+        ``interval`` a dict {"mean", "lower", "upper"}, or with ``draws`` an xarray DataArray
+        (chain, draw, individual, trait). Intervals and draws need B_M kept per draw (up to
+        ``posterior.MARKER_DRAWS_MAX`` markers x factors) and, for individuals in K, the genetic
+        values (``record_genetic_values=True``).
+        """
+        self._need_markers("predict")
+        m = self.model
+        names = m.marker_names
+        if isinstance(genotypes, pd.DataFrame):
+            absent = pd.Index(names).difference(genotypes.columns.astype(str))
+            if len(absent):
+                raise SlamjaxInputError(f"genotypes: {len(absent)} of the model's markers are missing (e.g. {list(absent[:5])})")
+            index = genotypes.index
+            values = genotypes.set_axis(genotypes.columns.astype(str), axis=1)[names].to_numpy(dtype=float)
+        else:
+            values = np.asarray(genotypes, dtype=float)
+            if values.ndim != 2 or values.shape[1] != len(names):
+                raise SlamjaxInputError(f"genotypes: must have the model's {len(names)} markers as columns, got shape {values.shape}")
+            index = pd.RangeIndex(values.shape[0])
+        if np.isnan(values).any():
+            raise SlamjaxInputError("genotypes: contains missing values; impute them first")
+        centred = values - m.markers.means[None, :]
+        want_draws = interval is not None or draws
+        if want_draws and "B_M" not in self.draws:
+            raise SlamjaxInputError("predict: intervals and draws need the marker effects kept per draw, which this "
+                                    "model has too many of (markers x factors); ask for posterior means only")
+        level_names = list(m.level_names) if len(m.effect_names) == 1 else list(m.effect_levels[effect or m.effect_names[0]])
+        in_K = [str(i) in set(map(str, level_names)) for i in index]
+        if want_draws:
+            block = np.einsum("im,cdmk,cdkp->cdip", centred, self.draws["B_M"], self.draws["Lambda"])
+            if any(in_K):
+                genetic = self.predict(effect=effect, levels=[level_names[[str(x) for x in level_names].index(str(i))]
+                                                              for i, k in zip(index, in_K) if k], draws=True)
+                block[:, :, np.flatnonzero(in_K)] += np.asarray(genetic)
+            if fixed:
+                block = block + self.draws["B"][:, :, 0, None, :]
+            if draws:
+                import xarray as xr
+
+                return xr.DataArray(block, dims=("chain", "draw", "individual", "trait"),
+                                    coords={"individual": list(index), "trait": m.trait_names}, name="genetic_values")
+            pooled = block.reshape((-1,) + block.shape[2:])
+            lower, upper = np.quantile(pooled, [(1.0 - interval) / 2.0, (1.0 + interval) / 2.0], axis=0)
+            frame = lambda x: pd.DataFrame(x, index=index, columns=m.trait_names)  # noqa: E731
+            return {"mean": frame(pooled.mean(axis=0)), "lower": frame(lower), "upper": frame(upper)}
+        mean = centred @ self.marker_effects().to_numpy()
+        if any(in_K):
+            genetic = self.predict(effect=effect, levels=[level_names[[str(x) for x in level_names].index(str(i))]
+                                                          for i, k in zip(index, in_K) if k])
+            mean[np.flatnonzero(in_K)] += genetic.to_numpy()
+        if fixed:
+            mean = mean + self.draws["B"][:, :, 0, :].mean(axis=(0, 1))[None, :]
+        return pd.DataFrame(mean, index=index, columns=m.trait_names)
 
     @property
     def complete(self) -> bool:

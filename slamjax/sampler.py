@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -24,8 +25,9 @@ from .blocks.factors import sample_factor_scores
 from .blocks.columns import sample_columns
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
+from .markers.sampler import sample_joint, sample_single_site
 from .observation.gaussian import impute_missing
-from .state import B_precision, State
+from .state import B_precision, MarkerState, State
 
 __all__ = ["BLOCK_NAMES", "NO_FAILURE", "block_order", "run_draws", "run_warmup", "sweep"]
 
@@ -43,7 +45,9 @@ BLOCK_NAMES = (
     "B shrinkage prior (step 8)",
     "B_F shrinkage prior (step 8)",
     "observation model: latent traits Eta and its parameters (step 9)",
+    "marker effects B_M and their prior (step 6b)",
 )
+_MARKER_BIT = 12
 # (first failing sweep, its failure bits) of one chain; sweep -1: no failure yet
 NO_FAILURE = (-1, 0)
 
@@ -51,9 +55,8 @@ NO_FAILURE = (-1, 0)
 def block_order(collapsed_h2: bool) -> tuple[int, ...]:
     """The bits of ``BLOCK_NAMES`` in the order a sweep runs their blocks: the collapsed h2 draw
     comes before its column's regression, the conditional one after it."""
-    if collapsed_h2:
-        return tuple(range(len(BLOCK_NAMES)))
-    return (0, 2, 1, 3, 5, 4, *range(6, len(BLOCK_NAMES)))
+    steps = (0, 1, 2, 3, 4, 5) if collapsed_h2 else (0, 2, 1, 3, 5, 4)
+    return (*steps, 6, _MARKER_BIT, *range(7, _MARKER_BIT))
 
 
 def _finite(*trees) -> Bool[Array, ""]:
@@ -81,12 +84,21 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     # 0: the factors' rotation, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
     rotation_ok = jnp.array(True)
+    markers = data.markers
+    marker_state = state.markers
     if data.rotate_factors:  # the rotated B_F and Lambda are redrawn in steps 1-6 before any use
+        X_F, B_F_now, B_F_weights = data.X_F, state.B_F, B_F_precision
+        if markers is not None:  # the marker effects rotate with B_F (scale-mixture priors only)
+            X_F = jnp.concatenate([X_F, markers.matrix()], axis=1)
+            B_F_now = jnp.concatenate([B_F_now, marker_state.B_M], axis=0)
+            B_F_weights = jnp.concatenate([B_F_weights, markers.prior.precision(marker_state.prior)], axis=0)
         F, B_F_rotated, Lambda_rotated = sample_factor_rotation(
-            keys[7], re, F, data.X_F, state.B_F, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            B_F_precision, Lambda_precision, state.tot_Eta_prec,
+            keys[7], re, F, X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
+            B_F_weights, Lambda_precision, state.tot_Eta_prec,
         )
         rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
+        if markers is not None:
+            marker_state = eqx.tree_at(lambda st: st.B_M, marker_state, B_F_rotated[data.X_F.shape[1]:])
 
     # 1-3: traits. h2, (B, Lambda, tau) and U_R (blocks/columns.py).
     groups = data.groups
@@ -105,12 +117,27 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         )
     B, Lambda = coef[:b], coef[b:]
 
-    # 4-6: factors, the same three blocks on (F, X_F).
+    # 4-6: factors, the same three blocks on (F - M B_M, X_F); the marker effects' prior, scaled
+    # by tau_F, adds its terms to tau_F's Gamma.
+    F_markers, F_tau_shape, F_tau_rate = 0.0, data.F_tau_shape, data.F_tau_rate
+    if markers is not None:
+        F_markers = markers.product(marker_state.B_M)
+        shape_add, rate_add = markers.prior.tau_terms(marker_state.prior, marker_state.B_M, marker_state.classes)
+        F_tau_shape, F_tau_rate = F_tau_shape + shape_add, F_tau_rate + rate_add
     B_F, tau_F, F_h2_index, U_F, factor_ok = sample_columns(
-        keys[1], re, F, data.X_F, state.F_h2_index, B_F_precision,
-        data.F_tau_shape, data.F_tau_rate, n, 0, data.factor_log_prior, data.collapsed_h2,
+        keys[1], re, F - F_markers, data.X_F, state.F_h2_index, B_F_precision,
+        F_tau_shape, F_tau_rate, n, 0, data.factor_log_prior, data.collapsed_h2,
     )
     F_fixed = data.X_F @ B_F
+
+    # 6b: marker effects given U_F (markers.sampler), then their prior's parameters.
+    marker_ok = jnp.array(True)
+    if markers is not None:
+        marker_state, F_markers, marker_ok = _sample_markers(
+            jax.random.fold_in(keys[1], 0x3A), markers, marker_state, F - F_fixed - re.effect_on_rows(U_F),
+            F_markers, tau_F / re.residual_proportion(F_h2_index), tau_F,
+        )
+        F_fixed = F_fixed + F_markers
 
     # 7: factor scores.
     resid_variance = re.residual_proportion(h2_index) / tau
@@ -152,7 +179,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     new_state = State(
         Eta=Eta, B=B, Lambda=Lambda, tot_Eta_prec=tau, resid_h2_index=h2_index, U_R=U_R,
         F=F, B_F=B_F, tot_F_prec=tau_F, F_h2_index=F_h2_index, U_F=U_F,
-        Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior, obs=obs_parameters,
+        Lambda_prior=Lambda_prior, B_prior=B_prior, B_F_prior=B_F_prior, obs=obs_parameters, markers=marker_state,
     )
     # a prior's state is checked with the precision it gives (a finite state can overflow it)
     priors_ok = [
@@ -161,9 +188,31 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     ]
     failures = _failure_bits(
         rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0], factor_ok[1], factor_ok[2],
-        scores_ok & _finite(F), *priors_ok, observation_ok,
+        scores_ok & _finite(F), *priors_ok, observation_ok, marker_ok,
     )
     return new_state, failures
+
+
+def _sample_markers(key, markers, marker_state: MarkerState, residual_without_markers, F_markers, w, tau_F):
+    """Step 6b: B_M given the factors' residual without the markers (rows independent, precision
+    w per factor), then the prior's parameters given B_M. Returns (marker state, M B_M, ok)."""
+    key_effects, key_prior = jax.random.split(key)
+    prior = markers.prior
+    if markers.sampler == "joint":
+        B_M, chol_ok = sample_joint(key_effects, markers.M, residual_without_markers, w, tau_F,
+                                    prior.precision(marker_state.prior))
+        classes = marker_state.classes
+        F_markers = markers.product(B_M)
+    else:
+        precision, log_pi = prior.site_table(marker_state.prior)
+        B_M, classes, residual = sample_single_site(
+            key_effects, markers.blocks, marker_state.B_M, marker_state.classes,
+            residual_without_markers - F_markers, w, tau_F, precision, log_pi, prior.spike,
+        )
+        F_markers, chol_ok = residual_without_markers - residual, jnp.array(True)
+    prior_state = prior.sample(key_prior, marker_state.prior, B_M, classes, tau_F)
+    ok = chol_ok & _finite(B_M, prior_state, prior.site_table(prior_state)[0].clip(max=jnp.finfo(jnp.float64).max))
+    return MarkerState(B_M=B_M, classes=classes, prior=prior_state), F_markers, ok
 
 
 def _no_failure() -> Int[Array, "2"]:

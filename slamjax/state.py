@@ -37,6 +37,16 @@ class State(eqx.Module):
     B_prior: PyTree
     B_F_prior: PyTree
     obs: PyTree = ()  # the observation model's own parameters (``observation._base``)
+    markers: "MarkerState | None" = None  # marker effects of the factors (``markers``), None without markers
+
+
+class MarkerState(eqx.Module):
+    """The factors' marker effects B_M (m x k, expanded scale like B_F), each effect's prior class
+    (0 = the spike for BayesC / BayesR; 0 always for scale mixtures) and the prior's own state."""
+
+    B_M: Float[Array, "m k"]
+    classes: Int[Array, "m k"]
+    prior: PyTree
 
 
 def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array, "b p"]:
@@ -84,6 +94,11 @@ def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
         B_prior=data.B_prior.init(b - 1, p),
         B_F_prior=data.B_F_prior.init(b_F, k),
         obs=data.observation.init_parameters(),
+        markers=None if data.markers is None else MarkerState(
+            B_M=jnp.zeros((data.markers.m, k)),
+            classes=jnp.full((data.markers.m, k), data.markers.prior.n_classes - 1, dtype=jnp.int32),
+            prior=data.markers.prior.init(data.markers.m, k),
+        ),
     ))
 
 
@@ -123,6 +138,13 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
     U_R = normal(next(keys), (r, p)) * data.re.effect_prior_sd(h2_index, tau)
     U_F = normal(next(keys), (r, k)) * data.re.effect_prior_sd(F_h2_index, tau_F)
     F_mean = data.X_F @ B_F + data.re.effect_on_rows(U_F)
+    markers = None
+    if data.markers is not None:
+        prior, m = data.markers.prior, data.markers.m
+        prior_state = prior.sample_prior(jax.random.fold_in(key, 0x3A7), m, k)
+        B_M, classes = prior.sample_effects(jax.random.fold_in(key, 0x3A8), prior_state, m, k, tau_F)
+        markers = MarkerState(B_M=B_M, classes=classes.astype(jnp.int32), prior=prior_state)
+        F_mean = F_mean + data.markers.product(B_M)
     F = F_mean + normal(next(keys), (n, k)) * jnp.sqrt(data.re.residual_proportion(F_h2_index) / tau_F)[None, :]
     state = State(
         Eta=jnp.zeros((n, p)),
@@ -140,5 +162,6 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
         B_prior=B_prior,
         B_F_prior=B_F_prior,
         obs=data.observation.sample_prior_parameters(jax.random.fold_in(key, 0x0B5)),
+        markers=markers,
     )
     return strongly_typed(eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data)))

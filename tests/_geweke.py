@@ -161,6 +161,20 @@ def geweke_functions(state, data, flat_intercept: bool = False) -> dict:
     for name, value in data.observation.records(state.obs).items():  # the link's own parameters
         functions[f"obs {name}"] = _bounded(value).ravel()
         functions[f"obs {name}^2"] = _bounded(value**2).ravel()
+    if data.markers is not None:  # marker effects of the factors and their prior
+        markers = state.markers
+        fitted = data.markers.product(markers.B_M)
+        functions.update({
+            "B_M": _bounded(markers.B_M).ravel(),
+            "B_M^2 tau_F": _bounded(markers.B_M**2 * tau_F[None, :]).ravel(),
+            "B_M_a B_M_b": _bounded(_upper(markers.B_M.T @ markers.B_M * jnp.sqrt(tau_F[:, None] * tau_F[None, :]))),
+            "included": jnp.mean(markers.classes > 0, axis=0).astype(tau_F.dtype),
+            "tau_F (M B_M)^2": _bounded(jnp.mean(fitted**2, axis=0) * tau_F),
+            "F'M B_M": _bounded(jnp.mean(state.F * fitted, axis=0) * tau_F),
+        })
+        for i, leaf in enumerate(jax.tree.leaves(markers.prior)):
+            log_leaf = jnp.log(leaf).reshape(-1, leaf.shape[-1]).mean(axis=0) if leaf.ndim else jnp.log(leaf)
+            functions[f"log marker prior {i}"] = _bounded(log_leaf)
     if not flat_intercept:
         functions["Eta mean"] = _bounded(jnp.mean(state.Eta, axis=0) * jnp.sqrt(n))
     del k
@@ -186,9 +200,17 @@ def with_data(data, state):
 
 
 def function_names(data, flat_intercept: bool = False) -> list[str]:
-    state = jax.eval_shape(lambda key: sample_prior_state(key, data), jax.random.key(0))
-    shapes = jax.eval_shape(lambda s: geweke_functions(s, data, flat_intercept), state)
-    return [f"{name}[{i}]" for name, v in shapes.items() for i in range(int(np.prod(v.shape)))]
+    """Names of the flattened test functions, in ``_flatten``'s (insertion) order: read while
+    tracing, as a dict returned by ``jax.eval_shape`` comes back with its keys sorted."""
+    names: list[str] = []
+
+    def trace(key):
+        values = geweke_functions(sample_prior_state(key, data), data, flat_intercept)
+        names.extend(f"{name}[{i}]" for name, v in values.items() for i in range(int(np.prod(v.shape))))
+        return jnp.zeros(())
+
+    jax.eval_shape(trace, jax.random.key(0))
+    return names
 
 
 def marginal_conditional(prior_data, data, n_draws: int, seed: int, flat_intercept: bool = False, batch: int = 10_000):
