@@ -8,7 +8,10 @@ relationship from the 234 markers (``sj.grm``) and factors on their covariance,
     angle_it = B(t) eta_i + e_it,   eta_i = mu + F_i Lambda + u_i + e_i,   e_it ~ N(0, sigma2).
 
 ``--thin-times`` keeps a random subset of each line's time points (different per line: uneven
-sampling) to show the model with individuals observed at different times.
+sampling) to show the model with individuals observed at different times. ``--qtl`` adds the 234
+markers as fixed effects of the factors with a BayesC prior (missing genotypes mean-filled, 10 cM
+windows of the genetic map): QTL for the factors of the curve, with inclusion probabilities per
+marker and window and a plot along the genome.
 
 Prints and plots (into ``--out``): the genetic covariance of the curve G(t, t') = B(t) G B(t')',
 h2 along time, and the predicted genetic curves of a few lines with 90 % intervals.
@@ -53,13 +56,18 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--thin-times", type=float, default=1.0, help="share of each line's time points kept")
     parser.add_argument("--out", default="grav2_plots")
+    parser.add_argument("--qtl", action="store_true", help="markers on the factors with BayesC (QTL mapping)")
     args = parser.parse_args()
 
     grav2 = sj.datasets.load_grav2()
     tall = tall_angles(grav2, args.thin_times)
     curves = sj.obs.BSplineRegression(tall, time="hours", value="angle", individual="id", n_basis=args.basis)
+    markers = {}
+    if args.qtl:
+        markers = dict(markers=sj.markers.Markers(grav2.markers, missing="mean", map=grav2.marker_map, window=10.0),
+                       marker_prior=sj.markers.BayesC(a=1, b=19))
     model = sj.Model(observation=curves, data=grav2.data, formula="~ 1 + (1|id)", relmat=grav2.relmat,
-                     n_factors=args.factors)
+                     n_factors=args.factors, **markers)
     print(f"{len(tall)} observations of {tall['id'].nunique()} lines; {model}")
     started = time.perf_counter()
     run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, num_chains=args.chains, seed=1,
@@ -101,6 +109,15 @@ def main() -> None:
     ax.legend()
     fig.savefig(out / "predicted_curves.png", dpi=120, bbox_inches="tight")
     print(f"\nplots written to {out}/: genetic_correlation.png, h2_along_time.png, predicted_curves.png")
+    if args.qtl:
+        windows = run.inclusion_probabilities("window").max(axis=1).sort_values(ascending=False)
+        print("\nQTL windows (chromosome:start-end cM), largest inclusion probability over factors:")
+        print(windows.head(8).round(3).to_string())
+        by_factor = run.inclusion_probabilities("factor")
+        print("\nmarkers with inclusion probability > 0.5 on some factor:")
+        print(by_factor[by_factor.max(axis=1) > 0.5].round(2).to_string())
+        sj.plot.inclusion(run, by="factor", save=out / "qtl_inclusion.png")
+        print(f"plot written to {out}/qtl_inclusion.png")
 
 
 if __name__ == "__main__":

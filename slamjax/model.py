@@ -223,7 +223,7 @@ class Model:
             prepared = prepare_markers(spec, self.individual_names)
             marker_sweep_data, costs = marker_data(prepared, plan.rotation, marker_prior, self.n_factors,
                                                    spec.sampler, spec.block_size)
-            self.markers = _MarkerSummary(prepared, marker_sweep_data, costs)
+            self.markers = _MarkerSummary(prepared, marker_sweep_data, costs, spec.map)
             if marker_sweep_data.prior.spike:
                 rotate_factors = False
         self.data = SamplerData(
@@ -341,8 +341,11 @@ class Model:
 class _MarkerSummary:
     """What the model keeps of its markers on the host: names, centring, windows and the sampler."""
 
-    def __init__(self, prepared, sweep_data, costs):
+    def __init__(self, prepared, sweep_data, costs, marker_map=None):
         self.names = prepared.names
+        # chromosome and position of each kept marker (None without a map), for plots
+        self.positions = None if marker_map is None else marker_map.set_axis(
+            marker_map.index.astype(str), axis=0).loc[prepared.names, ["chromosome", "position"]]
         self.means = prepared.means
         self.dropped = prepared.dropped
         self.window_names = prepared.window_names

@@ -393,3 +393,51 @@ def predicted_vs_observed(run, traits=None, max_traits: int = 16, *, save=None):
     if traits is None and len(names) > n:
         fig.suptitle(f"first {n} of {len(names)} traits (choose with traits=...)", fontsize=9)
     return _finish(fig, save)
+
+
+def inclusion(run, traits=None, by: str = "trait", *, save=None):
+    """Manhattan-style plot of a spike-and-slab marker prior's inclusion probabilities along the
+    genome (markers in map order, chromosomes in alternating colours).
+
+    ``by="trait"`` plots, per marker, the largest probability over ``traits`` (default all);
+    ``by="factor"`` over factors. Needs a model built with a marker map
+    (``sj.markers.Markers(genotypes, map=..., window=...)``); without one, markers are in their order.
+    """
+    _check_run(run, "inclusion")
+    table = run.inclusion_probabilities(by=by)
+    if traits is not None:
+        if by != "trait":
+            raise SlamjaxInputError("inclusion: traits applies to by='trait' only")
+        unknown = [t for t in traits if t not in table.columns]
+        if unknown:
+            raise SlamjaxInputError(f"inclusion: unknown traits {unknown[:5]}")
+        table = table[list(traits)]
+    value = table.max(axis=1).to_numpy()
+    positions = run.model.markers.positions
+    if positions is None:
+        x, chromosome = np.arange(len(value)), np.zeros(len(value), dtype=int)
+        ticks, labels = [], []
+    else:
+        chrom_labels = list(dict.fromkeys(positions["chromosome"].astype(str)))
+        chromosome = positions["chromosome"].astype(str).map({c: i for i, c in enumerate(chrom_labels)}).to_numpy()
+        pos = positions["position"].to_numpy(dtype=float)
+        offsets, x, ticks = 0.0, np.zeros(len(pos)), []
+        for i in range(len(chrom_labels)):
+            on = chromosome == i
+            x[on] = pos[on] - pos[on].min() + offsets
+            ticks.append(offsets + (pos[on].max() - pos[on].min()) / 2.0)
+            offsets += pos[on].max() - pos[on].min() + 1e-9 + 0.02 * (pos.max() - pos.min() + 1.0)
+        labels = chrom_labels
+    fig = _figure(10.0, 3.2)
+    ax = fig.subplots()
+    ax.scatter(x, value, s=6, c=np.where(chromosome % 2 == 0, "C0", "0.45"))
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("inclusion probability")
+    if ticks:
+        ax.set_xticks(ticks, labels, fontsize=7)
+        ax.set_xlabel("chromosome")
+    else:
+        ax.set_xlabel("marker")
+    ax.set_title(f"posterior inclusion probability (largest over {by}s)", fontsize=10)
+    return _finish(fig, save)
+

@@ -826,6 +826,23 @@ class Run:
         columns = m.trait_names if by == "trait" else m.factor_names
         return pd.DataFrame(values, index=index, columns=columns)
 
+    def cis_effects(self) -> pd.DataFrame:
+        """The cis effects of a model observed through ``sj.obs.CisGenotypes`` (alone or in
+        ``Combined``): one row per (gene, local marker) with mean, sd, 90 % interval and the
+        posterior probability of the effect's sign. The trans effects are the factors':
+        ``posterior_mean("Lambda")`` says which factors load on each gene."""
+        from .observation.cis import CisGenotypes
+        from .observation.combined import Combined
+
+        observation = self.model.observation
+        if isinstance(observation, CisGenotypes):
+            return observation.cis_table(self.draws["cis_effect"])
+        if isinstance(observation, Combined):
+            for name, part in zip(observation.names, observation.parts):
+                if isinstance(part, CisGenotypes):
+                    return part.cis_table(self.draws[f"{name}.cis_effect"])
+        raise SlamjaxInputError("cis_effects: the model is not observed through sj.obs.CisGenotypes")
+
     def predict_from_genotypes(self, genotypes, *, effect: str | None = None, fixed: bool = False,
                                interval: float | None = None, draws: bool = False):
         """Genetic values of individuals from their genotypes: (g - training means) B_M Lambda per

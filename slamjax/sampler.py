@@ -171,8 +171,8 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     elif not data.latent_is_data:  # in the data's units and original coordinates, then back
         obs = data.observation
         mean = data.Y_mean + data.Y_scale * re.unrotate(trait_effects + F @ Lambda)
-        latent = obs.sample_latent(keys[6], obs_parameters, mean, data.Y_scale**2 * resid_variance)
-        obs_parameters = obs.sample_parameters(jax.random.fold_in(keys[6], 1), obs_parameters, latent)
+        latent, obs_parameters = obs.sample_latent_and_parameters(
+            keys[6], obs_parameters, mean, data.Y_scale**2 * resid_variance)
         Eta = re.rotate((latent - data.Y_mean) / data.Y_scale)
         observation_ok = _finite(Eta, obs_parameters)
 

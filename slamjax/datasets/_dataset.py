@@ -33,6 +33,9 @@ class Dataset:
         The reference to cite when the data set is used.
     truth:
         For simulated data sets, the true parameter values; ``None`` for real data.
+    marker_map:
+        Genetic map of the markers (index marker, columns ``chromosome`` and ``position``), or
+        ``None`` (for ``sj.markers.Markers(map=...)``).
     """
 
     name: str
@@ -43,6 +46,7 @@ class Dataset:
     cv_folds: pd.DataFrame | None
     citation: str
     truth: dict | None = None
+    marker_map: pd.DataFrame | None = None
 
     def __repr__(self) -> str:
         n, p = self.Y.shape

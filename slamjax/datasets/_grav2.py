@@ -49,6 +49,7 @@ def load_grav2() -> Dataset:
           ``Y``. As for any inbred lines with 0/1 codes doubled to 0/2, its
           diagonal averages about 2 (``1 + F`` with ``F = 1``); it is
           positive semi-definite with rank 161.
+        * ``marker_map``: chromosome and position (cM) of each marker.
         * ``cv_folds`` is ``None``.
 
     Notes
@@ -99,6 +100,19 @@ def load_grav2() -> Dataset:
         data=data,
         relmat={"id": G},
         markers=markers,
+        marker_map=_marker_map(list(markers.columns)),
         cv_folds=None,
         citation=GRAV2_CITATION,
     )
+
+
+def _marker_map(names: list[str]) -> pd.DataFrame:
+    """The genetic map (cM) of the markers, in ``names``' order (gmap.csv.gz: marker, chr, pos)."""
+    raw = read_package_csv("grav2", "gmap.csv.gz")
+    frame = pd.DataFrame({"chromosome": raw["chr"].astype(str).to_numpy(), "position": raw["pos"].astype(float).to_numpy()},
+                         index=pd.Index(raw["marker"].astype(str), name="marker"))
+    missing = [name for name in names if name not in frame.index]
+    if missing:
+        raise ValueError(f"grav2 data: markers without a map position: {missing[:5]}")
+    return frame.loc[names]
+

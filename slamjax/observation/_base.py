@@ -13,6 +13,7 @@ order (the sweep converts to and from its own standardised, rotated coordinates)
     sample_parameters(key, parameters, Eta)
         theta_obs ~ p(theta_obs | y, Eta)
 
+(through ``sample_latent_and_parameters``, which a model may override to draw both jointly)
 and records ``records(parameters)`` with every draw. The sweep does not learn which model it runs.
 
 Writing one (a page of code: see tests/test_observation_custom.py): subclass ``ObservationModel``
@@ -30,6 +31,7 @@ from typing import ClassVar
 import copy
 
 import equinox as eqx
+import jax
 import numpy as np
 import pandas as pd
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
@@ -99,6 +101,15 @@ class ObservationModel(eqx.Module):
     def sample_parameters(self, key: PRNGKeyArray, parameters: PyTree, Eta: Float[Array, "n p"]) -> PyTree:
         """The model's parameters ~ p(parameters | y, Eta)."""
         return parameters
+
+    def sample_latent_and_parameters(
+        self, key: PRNGKeyArray, parameters: PyTree, mean: Float[Array, "n p"], resid_variance: Float[Array, " p"]
+    ) -> tuple[Float[Array, "n p"], PyTree]:
+        """Step 9 as the sweep calls it: (Eta, parameters). By default Eta by ``sample_latent``, then
+        the parameters by ``sample_parameters`` given it (key ``fold_in(key, 1)``). A model whose
+        parameters are better drawn marginal over Eta overrides it (``sj.obs.CisGenotypes``)."""
+        Eta = self.sample_latent(key, parameters, mean, resid_variance)
+        return Eta, self.sample_parameters(jax.random.fold_in(key, 1), parameters, Eta)
 
     def records(self, parameters: PyTree) -> dict[str, Array]:
         """Quantities recorded with every draw (on the data's scale), by name."""

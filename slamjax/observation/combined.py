@@ -109,6 +109,22 @@ class Combined(ObservationModel):
         return tuple(part.sample_parameters(keys[i], parameters[i], self._columns(Eta, i))
                      for i, part in enumerate(self.parts))
 
+    def sample_latent_and_parameters(self, key, parameters, mean, resid_variance):
+        """Each part's step 9 (the default order's keys for parts that keep the default)."""
+        keys = jax.random.split(key, len(self.parts))
+        parameter_keys = jax.random.split(jax.random.fold_in(key, 1), len(self.parts))
+        latents, thetas = [], []
+        for i, part in enumerate(self.parts):
+            m, v = self._columns(mean, i), self._columns(resid_variance, i)
+            if type(part).sample_latent_and_parameters is ObservationModel.sample_latent_and_parameters:
+                latent = part.sample_latent(keys[i], parameters[i], m, v)
+                theta = part.sample_parameters(parameter_keys[i], parameters[i], latent)
+            else:
+                latent, theta = part.sample_latent_and_parameters(keys[i], parameters[i], m, v)
+            latents.append(latent)
+            thetas.append(theta)
+        return jnp.concatenate(latents, axis=-1), tuple(thetas)
+
     def records(self, parameters):
         return {f"{name}.{record}": value for name, part, theta in zip(self.names, self.parts, parameters)
                 for record, value in part.records(theta).items()}
