@@ -8,9 +8,9 @@ relationship from the 234 markers (``sj.grm``) and factors on their covariance,
     angle_it = B(t) eta_i + e_it,   eta_i = mu + F_i Lambda + u_i + e_i,   e_it ~ N(0, sigma2).
 
 ``--thin-times`` keeps a random subset of each line's time points (different per line: uneven
-sampling) to show the model with individuals observed at different times. ``--qtl`` adds the 234
-markers as fixed effects of the factors with a BayesC prior (missing genotypes mean-filled, 10 cM
-windows of the genetic map): QTL for the factors of the curve, with inclusion probabilities per
+sampling) to show the model with individuals observed at different times. ``--qtl`` adds the
+markers genotyped on at least 80 % of the lines as fixed effects of the factors with a BayesC
+prior (missing genotypes mean-filled, 10 cM windows of the genetic map): QTL for the factors of the curve, with inclusion probabilities per
 marker and window and a plot along the genome.
 
 Prints and plots (into ``--out``): the genetic covariance of the curve G(t, t') = B(t) G B(t')',
@@ -64,7 +64,9 @@ def main() -> None:
     curves = sj.obs.BSplineRegression(tall, time="hours", value="angle", individual="id", n_basis=args.basis)
     markers = {}
     if args.qtl:
-        markers = dict(markers=sj.markers.Markers(grav2.markers, missing="mean", map=grav2.marker_map, window=10.0),
+        typed = grav2.markers.loc[:, grav2.markers.isna().mean() <= 0.2]  # markers genotyped on >= 80 % of lines
+        markers = dict(markers=sj.markers.Markers(typed, missing="mean", max_missing=0.2, map=grav2.marker_map,
+                                                  window=10.0),
                        marker_prior=sj.markers.BayesC(a=1, b=19))
     model = sj.Model(observation=curves, data=grav2.data, formula="~ 1 + (1|id)", relmat=grav2.relmat,
                      n_factors=args.factors, **markers)

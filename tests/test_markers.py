@@ -31,6 +31,9 @@ from _stats import Z_BOUND, z_mean, z_variance_normal
 N_DRAWS = 20_000
 
 
+SHAPES = [(12, 5), (6, 10)]  # m < n and m > n
+
+
 def _residual_problem(seed=0, n=12, m=5, k=2, correlated=True):
     rng = np.random.default_rng(seed)
     M = rng.normal(size=(n, m))
@@ -54,8 +57,9 @@ def _exact_posterior(M, R, w, tau, precision):
     return np.stack(means, axis=1), np.stack(covs)
 
 
-def test_joint_draw_follows_the_gaussian_posterior():
-    M, R, w, tau, precision = _residual_problem()
+@pytest.mark.parametrize("n, m", SHAPES)
+def test_joint_draw_follows_the_gaussian_posterior(n, m):
+    M, R, w, tau, precision = _residual_problem(n=n, m=m)
     mean, cov = _exact_posterior(M, R, w, tau, precision)
     keys = jax.random.split(jax.random.key(1), N_DRAWS)
     draw = jax.jit(jax.vmap(lambda key: sample_joint(key, jnp.asarray(M), jnp.asarray(R), jnp.asarray(w),
@@ -73,11 +77,11 @@ def test_joint_draw_follows_the_gaussian_posterior():
     assert np.all(np.abs(np.concatenate([z.ravel(), zv.ravel(), z_corr])) < Z_BOUND)
 
 
-@pytest.mark.parametrize("block", [1, 2, 5])
-def test_single_site_scan_leaves_the_posterior_invariant(block):
+@pytest.mark.parametrize("n, m, block", [(12, 5, 1), (12, 5, 2), (12, 5, 5), (6, 10, 3)])
+def test_single_site_scan_leaves_the_posterior_invariant(n, m, block):
     """Start every chain at an exact posterior draw; one blocked single-site scan must leave the
-    distribution unchanged (means, variances, and the lag-0 correlation of neighbours)."""
-    M, R, w, tau, precision = _residual_problem(seed=2)
+    distribution unchanged (means and variances; m < n and m > n)."""
+    M, R, w, tau, precision = _residual_problem(seed=2, n=n, m=m)
     mean, cov = _exact_posterior(M, R, w, tau, precision)
     rng = np.random.default_rng(3)
     start = np.stack([rng.multivariate_normal(mean[:, l], cov[l], size=N_DRAWS) for l in range(2)], axis=2)
@@ -147,6 +151,35 @@ def test_bayesc_site_draw_follows_its_closed_form():
     assert np.all(np.abs(np.concatenate([z_incl, np.ravel(z_parts)])) < Z_BOUND), (z_incl, z_parts)
 
 
+def test_bayesr_site_draw_follows_its_closed_form():
+    """One marker under a spike and three normal classes: the class frequencies against the
+    n-variate normal densities of the partial residual under each class."""
+    rng = np.random.default_rng(7)
+    n = 10
+    x = rng.normal(size=n)
+    r = 0.4 * x + rng.normal(size=n)
+    w, tau, sigma2 = 1.2, 0.9, 0.5
+    gammas = np.array([0.0, 0.01, 0.1, 1.0])
+    pi = np.array([0.4, 0.3, 0.2, 0.1])
+    precision = jnp.asarray(np.where(gammas > 0, 1.0 / (np.where(gammas > 0, gammas, 1.0) * sigma2), np.inf))[None, :]
+    log_pi = jnp.asarray(np.log(pi))[None, :]
+
+    def one(key):
+        key_z, key_c = jax.random.split(key)
+        return marker_sampler._class_draw(key_c, jax.random.normal(key_z, (1,)), jnp.asarray([x @ r]),
+                                          jnp.asarray(x @ x), jnp.asarray([w]), jnp.asarray([tau]), precision,
+                                          log_pi, True)
+
+    _, classes = jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(8), N_DRAWS))
+    log_density = np.array([scipy.stats.multivariate_normal(
+        np.zeros(n), np.eye(n) / w + g * sigma2 / tau * np.outer(x, x)).logpdf(r) for g in gammas])
+    expected = pi * np.exp(log_density - log_density.max())
+    expected /= expected.sum()
+    counts = np.bincount(np.asarray(classes)[:, 0], minlength=4) / N_DRAWS
+    z = (counts - expected) / np.sqrt(expected * (1 - expected) / N_DRAWS)
+    assert np.all(np.abs(z) < Z_BOUND), (counts, expected)
+
+
 def test_planted_site_weight_bug_fails_the_closed_form(monkeypatch):
     """The inclusion weights without the 1/2 log(t / P) term (a plausible slip): the closed-form
     check above fails."""
@@ -207,16 +240,29 @@ def test_geweke_with_markers(variant):
     assert np.all(np.abs(z) < Z_BOUND), worst(z, names)
 
 
+@pytest.mark.slow
+def test_geweke_with_markers_fails_on_a_planted_bug(monkeypatch):
+    """tau_F's Gamma conditional without the marker effects' prior terms (tau_terms dropped)."""
+    from slamjax.markers import priors
+
+    def planted(self, state, effects, classes):
+        return jnp.zeros(effects.shape[1]), jnp.zeros(effects.shape[1])
+
+    monkeypatch.setattr(priors.MarkerPrior, "tau_terms", planted)
+    z, names = markers_geweke_z("bayesc single-site", seed=1)
+    assert np.max(np.abs(z)) > Z_BOUND, worst(z, names)
+
+
 # ----------------------------------------------------------------------------- recovery and prediction
 
 
-def _simulated(seed=0, n=300, n_new=100, m=300, p=12, k=3, causal=6):
+def _simulated(seed=0, n=300, n_new=100, m=300, p=12, k=3, causal=6, size=0.6):
     rng = np.random.default_rng(seed)
     genotypes = rng.binomial(2, 0.3, size=(n + n_new, m)).astype(float)
     centred = genotypes - genotypes[:n].mean(axis=0)
     B = np.zeros((m, k))
     where = rng.choice(m, causal, replace=False)
-    B[where, np.arange(causal) % k] = rng.choice([-1.0, 1.0], causal) * 0.6
+    B[where, np.arange(causal) % k] = rng.choice([-1.0, 1.0], causal) * size
     Lambda = rng.normal(size=(k, p))
     genetic = centred @ B @ Lambda
     F = centred @ B + rng.normal(size=(n + n_new, k)) * 0.6
@@ -227,26 +273,50 @@ def _simulated(seed=0, n=300, n_new=100, m=300, p=12, k=3, causal=6):
 
 
 @pytest.mark.slow
-def test_bayesc_recovers_effects_finds_causal_markers_and_predicts_new_individuals():
-    Y, genotypes, effects, genetic, causal = _simulated()
+def test_bayesc_finds_5_causal_markers_among_2000_and_predicts_as_well_as_gblup():
+    """5 causal markers on 2 factors among 2,000, 400 fitted and 100 new individuals: every causal
+    marker's inclusion probability > 0.5 (on some factor), the nulls' < 0.05 on average; the
+    effects recovered; new individuals predicted from genotypes at least as well as by GBLUP
+    (genomic relationship of all 500, one GBLUP per trait) and with intervals that are not too narrow."""
+    Y, genotypes, effects, genetic, causal = _simulated(n=400, n_new=100, m=2000, p=10, k=2, causal=5, size=0.5)
     n = len(Y)
-    model = sj.Model(Y=Y, n_factors=5, markers=genotypes, marker_prior=sj.markers.BayesC(a=1, b=99))
+    model = sj.Model(Y=Y, n_factors=4, markers=genotypes.iloc[:n], marker_prior=sj.markers.BayesC(a=1, b=99))
     run = sj.sample(model, num_warmup=300, num_samples=300, num_chains=2, seed=0, progress=False)
-    estimated = run.marker_effects()
-    assert np.corrcoef(estimated.to_numpy().ravel(), effects.ravel())[0, 1] >= 0.9
-    by_trait = run.inclusion_probabilities("trait").max(axis=1)
-    assert by_trait.iloc[causal].min() > 0.8
-    assert by_trait.drop(by_trait.index[causal]).quantile(0.95) < 0.2
+    by_factor = run.inclusion_probabilities("factor").max(axis=1)
+    assert by_factor.iloc[causal].min() > 0.5
+    assert run.inclusion_probabilities("factor").drop(by_factor.index[causal]).to_numpy().mean() < 0.05
+    assert np.corrcoef(run.marker_effects().to_numpy().ravel(), effects.ravel())[0, 1] >= 0.9
     new = genotypes.iloc[n:]
     predicted = run.predict(genotypes=new, interval=0.9)
-    accuracy = [np.corrcoef(predicted["mean"].to_numpy()[:, t], genetic[n:, t])[0, 1] for t in range(Y.shape[1])]
-    assert np.mean(accuracy) >= 0.9
-    # not too narrow; with exactly sparse true effects the intervals are conservative (measured 1.0:
-    # the posterior spreads small effects over non-causal markers whose true effect is exactly 0)
+    K = sj.grm(genotypes)
+    blup = sj.gblup(Y.reindex(genotypes.index), K).predict(levels=list(new.index))
+    ours = np.mean([np.corrcoef(predicted["mean"].to_numpy()[:, t], genetic[n:, t])[0, 1] for t in range(Y.shape[1])])
+    theirs = np.mean([np.corrcoef(blup.to_numpy()[:, t], genetic[n:, t])[0, 1] for t in range(Y.shape[1])])
+    assert ours >= theirs, (ours, theirs)
+    # not too narrow; with exactly sparse true effects the intervals are conservative
     cover = np.mean((predicted["lower"].to_numpy() <= genetic[n:]) & (genetic[n:] <= predicted["upper"].to_numpy()))
     assert cover >= 0.85
     # the mean from the running mean of B_M Lambda equals the mean of the per-draw predictions
     np.testing.assert_allclose(run.predict(genotypes=new).to_numpy(), predicted["mean"].to_numpy(), atol=1e-8)
+
+
+def test_predict_from_genotypes_is_m_b_lambda_plus_the_k_part():
+    """Per draw: (g - training means) B_M* Lambda* (the trait scale), plus the draw's U for
+    individuals that are levels of K."""
+    Y, genotypes, *_ = _simulated(n=50, n_new=5, m=15, p=3, k=2)
+    model = sj.Model(Y=Y, n_factors=2, markers=genotypes.iloc[:50])
+    run = sj.sample(model, num_warmup=5, num_samples=4, num_chains=1, seed=1, progress=False,
+                    record_genetic_values=True)
+    rows = genotypes.iloc[[50, 51, 3]]  # two new individuals and one of the fitted (a level of K)
+    draws = np.asarray(run.predict(genotypes=rows, draws=True))
+    centred = rows.to_numpy() - genotypes.iloc[:50].to_numpy().mean(axis=0)
+    expected = np.einsum("im,cdmk,cdkp->cdip", centred, run.draws["B_M"], run.draws["Lambda"])
+    expected[:, :, 2] += np.asarray(run.predict(levels=["i3"], draws=True))[:, :, 0]
+    np.testing.assert_allclose(draws, expected, atol=1e-10)
+    # B_M* and Lambda* on the expanded scale cancel: the product is the model's own B_M Lambda
+    state = run.final_states
+    direct = centred @ np.asarray(state.markers.B_M[0]) @ np.asarray(state.Lambda[0]) * np.asarray(model.Y_scale)
+    np.testing.assert_allclose(draws[0, -1, :2], direct[:2], atol=1e-8)
 
 
 # ----------------------------------------------------------------------------- store and input
@@ -265,7 +335,15 @@ def test_a_run_with_markers_resumes_from_its_store(tmp_path):
     reopened.resume(num_samples=100, progress=False)
     np.testing.assert_array_equal(reopened.draws["B_M"], whole.draws["B_M"])
     assert reopened.inclusion_probabilities("window").shape == (4, 2)
+    sj.plot.inclusion(reopened, by="factor", save=tmp_path / "inclusion.png")
+    assert (tmp_path / "inclusion.png").stat().st_size > 0
     del part
+
+
+def test_grav2_has_a_marker_map_for_every_marker():
+    grav2 = sj.datasets.load_grav2()
+    assert list(grav2.marker_map.index) == list(grav2.markers.columns)
+    assert grav2.marker_map["chromosome"].nunique() == 5 and grav2.marker_map["position"].notna().all()
 
 
 def test_bad_marker_input_is_refused_with_a_clear_error():
@@ -276,6 +354,10 @@ def test_bad_marker_input_is_refused_with_a_clear_error():
         sj.Model(Y=Y, n_factors=2, markers=holes)
     filled = sj.Model(Y=Y, n_factors=2, markers=sj.markers.Markers(holes, missing="mean"))
     assert filled.markers.names == list(genotypes.columns)
+    sparse = genotypes.copy()
+    sparse.iloc[:20, 4] = np.nan  # half missing
+    with pytest.raises(SlamjaxInputError, match="max_missing"):
+        sj.Model(Y=Y, n_factors=2, markers=sj.markers.Markers(sparse, missing="mean"))
     with pytest.raises(SlamjaxInputError, match="no genotypes"):
         sj.Model(Y=Y, n_factors=2, markers=genotypes.iloc[1:])
     with pytest.raises(SlamjaxInputError, match="not numeric"):

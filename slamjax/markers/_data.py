@@ -30,6 +30,7 @@ class Markers:
         model's order). Markers are centred on the fitted individuals' means.
     missing: "error" (default) refuses missing genotypes; "mean" fills each with the marker's mean
         (after which it carries no information: impute with a dedicated tool first when many are missing).
+    max_missing: with missing="mean", the largest share of missing genotypes a marker may have.
     map: DataFrame indexed by marker with columns ``chromosome`` and ``position`` (any unit), for
         window-level inclusion probabilities; ``window``: the window width in the map's unit.
     sampler: "single_site" (blocked, residual-updating; any prior), "joint" (Bhattacharya et al. 2016;
@@ -40,6 +41,7 @@ class Markers:
 
     genotypes: object
     missing: str = "error"
+    max_missing: float = 0.1
     map: pd.DataFrame | None = None
     window: float | None = None
     sampler: str = "auto"
@@ -143,6 +145,14 @@ def prepare_markers(markers, individual_names: list[str]) -> PreparedMarkers:
                 f"markers: {int(missing.sum())} genotypes are missing (first: individual {individual_names[where[0]]!r}, "
                 f"marker {names[where[1]]!r}); impute them (e.g. with Beagle) or pass "
                 "sj.markers.Markers(genotypes, missing='mean') to fill each with its marker's mean"
+            )
+        share = missing.mean(axis=0)
+        if (share > spec.max_missing).any():
+            bad = [names[j] for j in np.flatnonzero(share > spec.max_missing)]
+            raise SlamjaxInputError(
+                f"markers: {len(bad)} marker(s) miss more than max_missing={spec.max_missing:g} of their genotypes "
+                f"(e.g. {bad[:5]}, {share.max():.0%} missing); impute them with a dedicated tool, drop them, or raise "
+                "sj.markers.Markers(..., max_missing=...)"
             )
         column_means = np.nanmean(np.where(missing.all(axis=0)[None, :], 0.0, values), axis=0)
         values = np.where(missing, column_means[None, :], values)
