@@ -6,6 +6,7 @@ prints the cost model's estimates (``sj.markers.marker_sampler_cost``) beside th
 sweep with and without markers.
 
     python benchmarks/markers.py [--n 500] [--markers 1000 10000] [--factors 10]
+    python benchmarks/markers.py --sweeps --n 1000 --factors 20 --markers 1000 10000 50000   # the issue's table
 """
 
 import argparse
@@ -59,6 +60,8 @@ def main() -> None:
     parser.add_argument("--markers", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--factors", type=int, default=10)
     parser.add_argument("--traits", type=int, default=100)
+    parser.add_argument("--sweeps", action="store_true", help="time whole sweeps for every prior (the issue's table)")
+    parser.add_argument("--priors", nargs="+", default=["ard", "horseshoe", "bayesc"])
     args = parser.parse_args()
     platform = jax.default_backend()
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({platform}), float64")
@@ -70,6 +73,20 @@ def main() -> None:
             print(f"{args.n:>5} {m:>6} {args.factors:>3} {name:>12} {seconds:>11.4f} {model[name]:>9.4f}", flush=True)
         print(f"{'':>16} cost model picks {min(model, key=model.get)}; measured faster: {min(times, key=times.get)}")
 
+    if args.sweeps:
+        print(f"\nwhole sweep, n={args.n}, p={args.traits}, k={args.factors} (s per iteration, 1 chain):")
+        ds = sj.datasets.simulate(n=args.n, p=args.traits, k=5, seed=0)
+        rng = np.random.default_rng(1)
+        base = seconds_per_iteration(sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=args.factors), 1, 20)
+        print(f"{'no markers':>24} {base:.4f}", flush=True)
+        for m in args.markers:
+            genotypes = rng.binomial(2, 0.3, size=(args.n, m)).astype(float)
+            for prior in args.priors:
+                model = sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=args.factors, markers=genotypes, marker_prior=prior)
+                seconds = seconds_per_iteration(model, 1, 20)
+                print(f"{m:>8} markers {prior:>9} ({model.markers.sampler}) {seconds:.4f}  markers' share "
+                      f"{(seconds - base) / seconds:.0%}", flush=True)
+        return
     ds = sj.datasets.simulate(n=args.n, p=args.traits, k=5, seed=0)
     rng = np.random.default_rng(1)
     genotypes = rng.binomial(2, 0.3, size=(args.n, args.markers[0])).astype(float)

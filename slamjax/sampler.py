@@ -87,14 +87,14 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     markers = data.markers
     marker_state = state.markers
     if data.rotate_factors:  # the rotated B_F and Lambda are redrawn in steps 1-6 before any use
-        X_F, B_F_now, B_F_weights = data.X_F, state.B_F, B_F_precision
+        B_F_now, B_F_weights, offset = state.B_F, B_F_precision, None
         if markers is not None:  # the marker effects rotate with B_F (scale-mixture priors only)
-            X_F = jnp.concatenate([X_F, markers.matrix()], axis=1)
             B_F_now = jnp.concatenate([B_F_now, marker_state.B_M], axis=0)
             B_F_weights = jnp.concatenate([B_F_weights, markers.prior.precision(marker_state.prior)], axis=0)
+            offset = markers.product(marker_state.B_M)
         F, B_F_rotated, Lambda_rotated = sample_factor_rotation(
-            keys[7], re, F, X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            B_F_weights, Lambda_precision, state.tot_Eta_prec,
+            keys[7], re, F, data.X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
+            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset,
         )
         rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
         if markers is not None:

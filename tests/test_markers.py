@@ -242,13 +242,16 @@ def test_geweke_with_markers(variant):
 
 @pytest.mark.slow
 def test_geweke_with_markers_fails_on_a_planted_bug(monkeypatch):
-    """tau_F's Gamma conditional without the marker effects' prior terms (tau_terms dropped)."""
-    from slamjax.markers import priors
+    """The marker block given the factors' residual precision tau_F instead of tau_F / (1 - h2_F)
+    (the residual share forgotten)."""
+    from slamjax import sampler
 
-    def planted(self, state, effects, classes):
-        return jnp.zeros(effects.shape[1]), jnp.zeros(effects.shape[1])
+    original = sampler._sample_markers
 
-    monkeypatch.setattr(priors.MarkerPrior, "tau_terms", planted)
+    def planted(key, markers, marker_state, residual, F_markers, w, tau_F):
+        return original(key, markers, marker_state, residual, F_markers, tau_F, tau_F)
+
+    monkeypatch.setattr(sampler, "_sample_markers", planted)
     z, names = markers_geweke_z("bayesc single-site", seed=1)
     assert np.max(np.abs(z)) > Z_BOUND, worst(z, names)
 

@@ -72,11 +72,14 @@ def sample_factor_rotation(
     B_F_precision: Float[Array, "bF k"],
     Lambda_precision: Float[Array, "k p"],
     tau: Float[Array, " p"],
+    offset: Float[Array, "n k"] | None = None,
 ) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"]]:
     """Rotates (F, B_F, Lambda) by a product of plane rotations drawn from their conditionals.
 
     The pairs of one round are disjoint, so their angles are conditionally independent and drawn
-    at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs.
+    at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs. B_F may have more rows
+    than X_F has columns: coefficients whose fitted part ``offset`` (n x k) the caller gives (the
+    marker effects, M B_M, without an n x m product here); they rotate with the others.
     """
     k = F.shape[1]
     if k < 2:
@@ -84,7 +87,8 @@ def sample_factor_rotation(
     rounds = jnp.asarray(round_robin(k))
     K = k + k % 2  # a dummy factor k when k is odd: its pairs keep theta = 0
     pad = K - k
-    M = jnp.pad(re.quadratic_forms(F - X_F @ B_F, F_h2_index) * tau_F[:, None, None], ((0, pad), (0, pad), (0, pad)))
+    E = F - X_F @ B_F[: X_F.shape[1]] - (0.0 if offset is None else offset)
+    M = jnp.pad(re.quadratic_forms(E, F_h2_index) * tau_F[:, None, None], ((0, pad), (0, pad), (0, pad)))
     Lambda_weights = jnp.pad(Lambda_precision * tau[None, :], ((0, pad), (0, 0)))
     B_weights = jnp.pad(B_F_precision * tau_F[None, :], ((0, 0), (0, pad)))
 

@@ -78,12 +78,6 @@ class MarkerData(eqx.Module):
         padded = jnp.pad(effects, ((0, nb * b - self.m), (0, 0))).reshape(nb, b, -1)
         return jnp.einsum("bni,bik->nk", self.blocks.M, padded)
 
-    def matrix(self) -> Float[Array, "n m"]:
-        if self.M is not None:
-            return self.M
-        nb, n, b = self.blocks.M.shape
-        return self.blocks.M.transpose(1, 0, 2).reshape(n, nb * b)[:, : self.m]
-
 
 @dataclasses.dataclass(frozen=True)
 class PreparedMarkers:

@@ -62,7 +62,7 @@ def marker_blocks(M: np.ndarray, size: int) -> MarkerBlocks:
     return MarkerBlocks(M=jnp.asarray(blocks), gram=jnp.asarray(gram), valid=jnp.asarray(valid), m=m)
 
 
-def _class_draw(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike: bool):
+def _class_draw(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike: bool, gumbel=None):
     """One marker's effects on all k factors: the class c marginal over the effect, then the effect.
 
     rhs = M_j' (residual without marker j) (k,); w the residual precision (k,); precision and
@@ -78,8 +78,10 @@ def _class_draw(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike: bool):
     log_weight = log_pi + jnp.where(spike_class, 0.0, 0.5 * jnp.log(t / P) + 0.5 * score**2 / P)
     if precision.shape[-1] == 1:
         c = jnp.zeros(rhs.shape, jnp.int32)
-    else:
-        c = jax.random.categorical(key_class, log_weight, axis=-1).astype(jnp.int32)
+    else:  # the Gumbel-max draw of the class; ``gumbel`` (k, C) pre-drawn, or drawn here from key_class
+        if gumbel is None:
+            gumbel = jax.random.gumbel(key_class, log_weight.shape)
+        c = jnp.argmax(log_weight + gumbel, axis=-1).astype(jnp.int32)
     P_c = jnp.take_along_axis(P, c[:, None], axis=-1)[:, 0]
     value = (w * rhs + z * jnp.sqrt(P_c)) / P_c
     if spike:
@@ -120,14 +122,15 @@ def sample_single_site(
     def block_step(R, inputs):
         M_b, gram_b, valid_b, beta_b, class_b, z_b, key_b, table_b = inputs
         r = M_b.T @ R  # (b, k): M_j' R for every marker of the block
-        site_keys = jax.random.split(key_b, b)
+        # the classes' Gumbel noise of the whole block at once (none for one class)
+        gumbel_b = jax.random.gumbel(key_b, (b, k, C)) if C > 1 else jnp.zeros((b, k, 1))
 
         def site(j, carry):
             r, beta_b, class_b = carry
             d, lp = shared if table_b is None else (table_b[0][j], table_b[1][j])
             xtx = gram_b[j, j]
             rhs = r[j] + xtx * beta_b[j]
-            value, c = _class_draw(site_keys[j], z_b[j], rhs, xtx, w, tau, d, lp, spike)
+            value, c = _class_draw(None, z_b[j], rhs, xtx, w, tau, d, lp, spike, gumbel_b[j])
             value = jnp.where(valid_b[j], value, 0.0)
             c = jnp.where(valid_b[j], c, 0)
             r = r - gram_b[:, j][:, None] * (value - beta_b[j])[None, :]
