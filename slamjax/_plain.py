@@ -342,30 +342,24 @@ class _Reader:
         if tag == "$priors":
             return self.priors(node, key)
         if tag == "$marker":
-            body = self.fields(node, tag, {"class", "fields"}, key)
-            cls = marker_classes().get(body["class"]) if isinstance(body["class"], str) else None
-            if cls is None:
-                self.fail(f"{key}: unknown marker class {body['class']!r} (known: {sorted(marker_classes())})")
-            fields = self.value(body["fields"], key)
-            if not isinstance(fields, dict):
-                self.fail(f"{key}: the fields of {body['class']} must be a $dict")
-            try:
-                return cls(**fields)
-            except (TypeError, ValueError) as error:
-                self.fail(f"{key}: its stored fields do not build a {body['class']}: {error}")
+            return self.built(node, tag, "fields", marker_classes(), key)
         if tag == "$observation":
-            body = self.fields(node, tag, {"class", "arguments"}, key)
-            cls = observation_classes().get(body["class"]) if isinstance(body["class"], str) else None
-            if cls is None:
-                self.fail(f"{key}: unknown observation model {body['class']!r} (known: {sorted(observation_classes())})")
-            arguments = self.value(body["arguments"], key)
-            if not isinstance(arguments, dict):
-                self.fail(f"{key}: the arguments of an observation model must be a $dict")
-            try:
-                return cls(**arguments)
-            except (TypeError, ValueError) as error:
-                self.fail(f"{key}: its stored arguments do not build a {body['class']}: {error}")
+            return self.built(node, tag, "arguments", observation_classes(), key)
         self.fail(f"{key} has the unknown kind {tag!r}")
+
+    def built(self, node, tag: str, part: str, classes: dict, key: str):
+        """An object of a known class from its stored class name and keyword arguments."""
+        body = self.fields(node, tag, {"class", part}, key)
+        cls = classes.get(body["class"]) if isinstance(body["class"], str) else None
+        if cls is None:
+            self.fail(f"{key}: unknown class {body['class']!r} for {tag} (known: {sorted(classes)})")
+        arguments = self.value(body[part], key)
+        if not isinstance(arguments, dict):
+            self.fail(f"{key}: the {part} of {body['class']} must be a $dict")
+        try:
+            return cls(**arguments)
+        except (TypeError, ValueError) as error:
+            self.fail(f"{key}: its stored {part} do not build a {body['class']}: {error}")
 
     def label(self, node, key: str):
         if not _is_json_scalar(node):

@@ -877,12 +877,13 @@ class Run:
             raise SlamjaxInputError("predict: intervals and draws need the marker effects kept per draw, which this "
                                     "model has too many of (markers x factors); ask for posterior means only")
         level_names = list(m.level_names) if len(m.effect_names) == 1 else list(m.effect_levels[effect or m.effect_names[0]])
-        in_K = [str(i) in set(map(str, level_names)) for i in index]
+        level_of = {str(level): level for level in level_names}
+        in_K = [str(i) in level_of for i in index]
+        K_levels = [level_of[str(i)] for i in index if str(i) in level_of]
         if want_draws:
             block = np.einsum("im,cdmk,cdkp->cdip", centred, self.draws["B_M"], self.draws["Lambda"])
             if any(in_K):
-                genetic = self.predict(effect=effect, levels=[level_names[[str(x) for x in level_names].index(str(i))]
-                                                              for i, k in zip(index, in_K) if k], draws=True)
+                genetic = self.predict(effect=effect, levels=K_levels, draws=True)
                 block[:, :, np.flatnonzero(in_K)] += np.asarray(genetic)
             if fixed:
                 block = block + self.draws["B"][:, :, 0, None, :]
@@ -897,8 +898,7 @@ class Run:
             return {"mean": frame(pooled.mean(axis=0)), "lower": frame(lower), "upper": frame(upper)}
         mean = centred @ self.marker_effects().to_numpy()
         if any(in_K):
-            genetic = self.predict(effect=effect, levels=[level_names[[str(x) for x in level_names].index(str(i))]
-                                                          for i, k in zip(index, in_K) if k])
+            genetic = self.predict(effect=effect, levels=K_levels)
             mean[np.flatnonzero(in_K)] += genetic.to_numpy()
         if fixed:
             mean = mean + self.draws["B"][:, :, 0, :].mean(axis=(0, 1))[None, :]

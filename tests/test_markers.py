@@ -125,16 +125,14 @@ def test_bayesc_site_draw_follows_its_closed_form():
     r = np.column_stack([0.25 * x + rng.normal(size=n), rng.normal(size=n)])  # one with signal
     w, tau = np.array([1.5, 0.9]), np.array([0.8, 1.7])
     sigma2, pi = np.array([0.4, 0.3]), np.array([0.3, 0.6])
-    prior = sj.markers.BayesC()
     precision = jnp.asarray(np.stack([np.full(2, np.inf), 1.0 / sigma2], axis=1))  # (k, C)
     log_pi = jnp.asarray(np.log(np.stack([1 - pi, pi], axis=1)))
-    del prior
     xtx, rhs = x @ x, x @ r
 
     def one(key):
         key_z, key_c = jax.random.split(key)
         z = jax.random.normal(key_z, (2,))
-        return marker_sampler._class_draw(key_c, z, jnp.asarray(rhs), jnp.asarray(xtx), jnp.asarray(w),
+        return marker_sampler._class_draw(jax.random.gumbel(key_c, (2, 2)), z, jnp.asarray(rhs), jnp.asarray(xtx), jnp.asarray(w),
                                           jnp.asarray(tau), precision, log_pi, True)
 
     values, classes = jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(6), N_DRAWS))
@@ -166,7 +164,8 @@ def test_bayesr_site_draw_follows_its_closed_form():
 
     def one(key):
         key_z, key_c = jax.random.split(key)
-        return marker_sampler._class_draw(key_c, jax.random.normal(key_z, (1,)), jnp.asarray([x @ r]),
+        return marker_sampler._class_draw(jax.random.gumbel(key_c, (1, 4)), jax.random.normal(key_z, (1,)),
+                                          jnp.asarray([x @ r]),
                                           jnp.asarray(x @ x), jnp.asarray([w]), jnp.asarray([tau]), precision,
                                           log_pi, True)
 
@@ -185,12 +184,12 @@ def test_planted_site_weight_bug_fails_the_closed_form(monkeypatch):
     check above fails."""
     original = marker_sampler._class_draw
 
-    def planted(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike):
+    def planted(gumbel, z, rhs, xtx, w, tau, precision, log_pi, spike):
         # scaling the slab precision by the posterior precision cancels the determinant term
         spike_class = jnp.isinf(precision)
         t = tau[:, None] * jnp.where(spike_class, 1.0, precision)
         P = (w * xtx)[:, None] + t
-        return original(key_class, z, rhs, xtx, w, tau, jnp.where(spike_class, precision, P / tau[:, None]),
+        return original(gumbel, z, rhs, xtx, w, tau, jnp.where(spike_class, precision, P / tau[:, None]),
                         log_pi, spike)
 
     monkeypatch.setattr(marker_sampler, "_class_draw", planted)

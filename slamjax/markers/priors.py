@@ -74,7 +74,7 @@ class MarkerPrior(eqx.Module):
         key_class, key_value = jax.random.split(key)
         logits = jnp.broadcast_to(log_pi, (m, k, self.n_classes))
         classes = jax.random.categorical(key_class, logits, axis=-1)
-        d = jnp.take_along_axis(jnp.broadcast_to(precision, (m, k, self.n_classes)), classes[..., None], axis=-1)[..., 0]
+        d = _class_precision(precision, classes)
         value = normal(key_value, (m, k)) / jnp.sqrt(jnp.where(jnp.isinf(d), 1.0, d) * tau[None, :])
         return jnp.where(jnp.isinf(d), 0.0, value), classes
 
@@ -87,10 +87,15 @@ class MarkerPrior(eqx.Module):
         """(shape, rate) the effects' prior adds to the Gamma conditional of tau_l: (number of
         non-spike effects / 2, sum_j d_jl B_M[j, l]^2 / 2)."""
         precision, _ = self.site_table(state)
-        m, k = effects.shape
-        d = jnp.take_along_axis(jnp.broadcast_to(precision, (m, k, self.n_classes)), classes[..., None], axis=-1)[..., 0]
+        d = _class_precision(precision, classes)
         slab = ~jnp.isinf(d)
         return 0.5 * jnp.sum(slab, axis=0), 0.5 * jnp.sum(jnp.where(slab, d * effects**2, 0.0), axis=0)
+
+
+def _class_precision(precision, classes):
+    """The tau-free precision of each effect's class: precision (m or 1, k, C) at classes (m, k)."""
+    table = jnp.broadcast_to(precision, classes.shape + precision.shape[-1:])
+    return jnp.take_along_axis(table, classes[..., None], axis=-1)[..., 0]
 
 
 def _default_scale(scale, m, marker_variance, inclusion: float = 1.0):

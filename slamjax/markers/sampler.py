@@ -44,10 +44,6 @@ class MarkerBlocks(eqx.Module):
     valid: Bool[Array, "nb b"]  # False for the padding
     m: int = eqx.field(static=True)
 
-    @property
-    def size(self) -> int:
-        return self.M.shape[2]
-
 
 def marker_blocks(M: np.ndarray, size: int) -> MarkerBlocks:
     """Blocks of ``size`` columns of M (n x m, rows in the sweep's coordinates) with their Gram matrices."""
@@ -62,11 +58,12 @@ def marker_blocks(M: np.ndarray, size: int) -> MarkerBlocks:
     return MarkerBlocks(M=jnp.asarray(blocks), gram=jnp.asarray(gram), valid=jnp.asarray(valid), m=m)
 
 
-def _class_draw(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike: bool, gumbel=None):
+def _class_draw(gumbel, z, rhs, xtx, w, tau, precision, log_pi, spike: bool):
     """One marker's effects on all k factors: the class c marginal over the effect, then the effect.
 
     rhs = M_j' (residual without marker j) (k,); w the residual precision (k,); precision and
-    log_pi (k, C) the tau-free class precisions and log probabilities; z (k,) standard normals. For class c with prior
+    log_pi (k, C) the tau-free class precisions and log probabilities; gumbel (k, C) standard Gumbel
+    and z (k,) standard normal noise. For class c with prior
     precision t = tau d_c and posterior precision P = w xtx + t:
         log P(c | .) = log pi_c + 1/2 log(t / P) + (w rhs)^2 / (2 P) + const,   B | c ~ N(w rhs / P, 1 / P);
     a spike class keeps log pi_0 and B = 0.
@@ -78,9 +75,7 @@ def _class_draw(key_class, z, rhs, xtx, w, tau, precision, log_pi, spike: bool, 
     log_weight = log_pi + jnp.where(spike_class, 0.0, 0.5 * jnp.log(t / P) + 0.5 * score**2 / P)
     if precision.shape[-1] == 1:
         c = jnp.zeros(rhs.shape, jnp.int32)
-    else:  # the Gumbel-max draw of the class; ``gumbel`` (k, C) pre-drawn, or drawn here from key_class
-        if gumbel is None:
-            gumbel = jax.random.gumbel(key_class, log_weight.shape)
+    else:  # the Gumbel-max draw of the class
         c = jnp.argmax(log_weight + gumbel, axis=-1).astype(jnp.int32)
     P_c = jnp.take_along_axis(P, c[:, None], axis=-1)[:, 0]
     value = (w * rhs + z * jnp.sqrt(P_c)) / P_c
@@ -130,7 +125,7 @@ def sample_single_site(
             d, lp = shared if table_b is None else (table_b[0][j], table_b[1][j])
             xtx = gram_b[j, j]
             rhs = r[j] + xtx * beta_b[j]
-            value, c = _class_draw(None, z_b[j], rhs, xtx, w, tau, d, lp, spike, gumbel_b[j])
+            value, c = _class_draw(gumbel_b[j], z_b[j], rhs, xtx, w, tau, d, lp, spike)
             value = jnp.where(valid_b[j], value, 0.0)
             c = jnp.where(valid_b[j], c, 0)
             r = r - gram_b[:, j][:, None] * (value - beta_b[j])[None, :]
