@@ -8,6 +8,10 @@ to 5.4 sd (probability 7e-8), far below the Monte Carlo error of any run.
 Gamma variates use Marsaglia & Tsang's (2000) rejection sampler, vectorised over the whole array
 (every round proposes for all elements, keeps the first acceptance of each): jax.random.gamma
 runs a key-splitting loop per element and measured 23 ms for 40,000 draws here, this 1-2 ms.
+Where the shape is a known multiple of 1/2 up to 4 (the ARD priors' (nu + 1) / 2, the horseshoe's
+auxiliaries), ``standard_gamma_half_integer`` draws it exactly in one pass: the sum of floor(a)
+exponentials plus half a squared normal (a chi-square with one degree of freedom over 2) for a
+half-integer a; 200,000 draws of Gamma(2.5) cost 3 ms here against 15 ms by rejection.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["normal", "uniform", "standard_gamma", "rejection_sample", "von_mises"]
+__all__ = ["normal", "uniform", "standard_gamma", "standard_gamma_half_integer", "rejection_sample", "von_mises"]
 
 
 def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
@@ -60,6 +64,29 @@ def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> F
     value = rejection_sample(key_loop, propose, jnp.zeros(shape), jnp.zeros(shape, bool))
     boost = jnp.where(boosted, uniform(key_boost, shape) ** (1.0 / a), 1.0)
     return jnp.maximum(value * boost, jnp.finfo(jnp.float64).tiny)
+
+
+def is_small_half_integer(a) -> bool:
+    """True for a Python number a in {0.5, 1, 1.5, ..., 4} (``standard_gamma_half_integer``'s shapes)."""
+    return isinstance(a, (int, float)) and 0 < a <= 4 and float(2 * a).is_integer()
+
+
+def standard_gamma_half_integer(key: PRNGKeyArray, a: float, shape: tuple[int, ...]) -> Float[Array, "..."]:
+    """Independent Gamma(a, 1) variates for a in {0.5, 1, 1.5, ..., 4}, exactly and without rejection:
+    -log(U_1 ... U_floor(a)) (a sum of exponentials) plus Z^2 / 2 when a is a half-integer."""
+    if not is_small_half_integer(a):
+        raise ValueError(f"standard_gamma_half_integer: a must be one of 0.5, 1, ..., 4, got {a!r}")
+    whole, half = int(a), not float(a).is_integer()
+    keys = jax.random.split(key, whole + 1)
+    value = jnp.zeros(shape)
+    if whole:  # separate draws multiplied elementwise: faster on XLA:CPU than a product over a stacked axis
+        product = uniform(keys[0], shape)
+        for i in range(1, whole):
+            product = product * uniform(keys[i], shape)
+        value = -jnp.log(product)
+    if half:
+        value = value + 0.5 * normal(keys[whole], shape) ** 2
+    return jnp.maximum(value, jnp.finfo(jnp.float64).tiny)
 
 
 def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, "..."]) -> Float[Array, "..."]:

@@ -91,14 +91,15 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         if markers is not None:  # the marker effects rotate with B_F (scale-mixture priors only)
             B_F_now = jnp.concatenate([B_F_now, marker_state.B_M], axis=0)
             B_F_weights = jnp.concatenate([B_F_weights, markers.prior.precision(marker_state.prior)], axis=0)
-            offset = markers.product(marker_state.B_M)
-        F, B_F_rotated, Lambda_rotated = sample_factor_rotation(
+            offset = marker_state.fitted
+        F, B_F_rotated, Lambda_rotated, T = sample_factor_rotation(
             keys[7], re, F, data.X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset,
+            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset, return_rotation=True,
         )
         rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
         if markers is not None:
-            marker_state = eqx.tree_at(lambda st: st.B_M, marker_state, B_F_rotated[data.X_F.shape[1]:])
+            marker_state = eqx.tree_at(lambda st: (st.B_M, st.fitted), marker_state,
+                                       (B_F_rotated[data.X_F.shape[1]:], marker_state.fitted @ T))
 
     # 1-3: traits. h2, (B, Lambda, tau) and U_R (blocks/columns.py).
     groups = data.groups
@@ -121,7 +122,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     # by tau_F, adds its terms to tau_F's Gamma.
     F_markers, F_tau_shape, F_tau_rate = 0.0, data.F_tau_shape, data.F_tau_rate
     if markers is not None:
-        F_markers = markers.product(marker_state.B_M)
+        F_markers = marker_state.fitted
         shape_add, rate_add = markers.prior.tau_terms(marker_state.prior, marker_state.B_M, marker_state.classes)
         F_tau_shape, F_tau_rate = F_tau_shape + shape_add, F_tau_rate + rate_add
     B_F, tau_F, F_h2_index, U_F, factor_ok = sample_columns(
@@ -212,7 +213,7 @@ def _sample_markers(key, markers, marker_state: MarkerState, residual_without_ma
         F_markers, chol_ok = residual_without_markers - residual, jnp.array(True)
     prior_state = prior.sample(key_prior, marker_state.prior, B_M, classes, tau_F)
     ok = chol_ok & _finite(B_M, prior_state, prior.site_table(prior_state)[0].clip(max=jnp.finfo(jnp.float64).max))
-    return MarkerState(B_M=B_M, classes=classes, prior=prior_state), F_markers, ok
+    return MarkerState(B_M=B_M, classes=classes, prior=prior_state, fitted=F_markers), F_markers, ok
 
 
 def _no_failure() -> Int[Array, "2"]:

@@ -42,11 +42,14 @@ class State(eqx.Module):
 
 class MarkerState(eqx.Module):
     """The factors' marker effects B_M (m x k, expanded scale like B_F), each effect's prior class
-    (0 = the spike for BayesC / BayesR; 0 always for scale mixtures) and the prior's own state."""
+    (0 = the spike for BayesC / BayesR; 0 always for scale mixtures), the prior's own state, and
+    their fitted part M B_M (rows in the sweep's coordinates), carried so that no sweep needs an
+    n x m product outside the marker sampler."""
 
     B_M: Float[Array, "m k"]
     classes: Int[Array, "m k"]
     prior: PyTree
+    fitted: Float[Array, "n k"]
 
 
 def B_precision(data: SamplerData, B_prior_state: PyTree, p: int) -> Float[Array, "b p"]:
@@ -98,6 +101,7 @@ def init_state(key: PRNGKeyArray, data: SamplerData) -> State:
             B_M=jnp.zeros((data.markers.m, k)),
             classes=jnp.full((data.markers.m, k), data.markers.prior.n_classes - 1, dtype=jnp.int32),
             prior=data.markers.prior.init(data.markers.m, k),
+            fitted=jnp.zeros((n, k)),
         ),
     ))
 
@@ -143,8 +147,9 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
         prior, m = data.markers.prior, data.markers.m
         prior_state = prior.sample_prior(jax.random.fold_in(key, 0x3A7), m, k)
         B_M, classes = prior.sample_effects(jax.random.fold_in(key, 0x3A8), prior_state, m, k, tau_F)
-        markers = MarkerState(B_M=B_M, classes=classes.astype(jnp.int32), prior=prior_state)
-        F_mean = F_mean + data.markers.product(B_M)
+        fitted = data.markers.product(B_M)
+        markers = MarkerState(B_M=B_M, classes=classes.astype(jnp.int32), prior=prior_state, fitted=fitted)
+        F_mean = F_mean + fitted
     F = F_mean + normal(next(keys), (n, k)) * jnp.sqrt(data.re.residual_proportion(F_h2_index) / tau_F)[None, :]
     state = State(
         Eta=jnp.zeros((n, p)),

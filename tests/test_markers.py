@@ -107,6 +107,46 @@ def test_single_site_scan_leaves_the_posterior_invariant(n, m, block):
     assert np.all(np.abs(np.concatenate([z.ravel(), zv.ravel()])) < Z_BOUND)
 
 
+@pytest.mark.parametrize("n, m, block", [(30, 50, 7), (40, 13, 4)])
+@pytest.mark.parametrize("prior", ["bayesc", "ard", "bayesr"])
+def test_compiled_scan_equals_the_jax_scan(n, m, block, prior):
+    """The CPU kernel (``markers._cpu_kernel``) and the JAX scan make the same draws from the same
+    noise, site for site, for one chain and under vmap (a padded last block; m > n and m < n)."""
+    if not marker_sampler._cpu_kernel.available():
+        pytest.skip("the compiled scan needs numba and the CPU backend")
+    rng = np.random.default_rng(11)
+    k = 3
+    M = rng.normal(size=(n, m))
+    w, tau = jnp.asarray(rng.gamma(2.0, 1.0, k)), jnp.asarray(rng.gamma(2.0, 1.0, k))
+    if prior == "ard":  # one class, a precision per marker
+        precision, log_pi, spike = jnp.asarray(rng.gamma(2.0, 1.0, (m, k, 1)) * 5), jnp.zeros((1, k, 1)), False
+    else:  # a spike and one (BayesC) or three (BayesR) slabs shared by the markers
+        slabs = [4.0] if prior == "bayesc" else [100.0, 10.0, 1.0]
+        precision = jnp.broadcast_to(jnp.asarray([np.inf, *slabs]), (1, k, len(slabs) + 1))
+        pi = rng.dirichlet(np.ones(len(slabs) + 1), size=k)
+        log_pi, spike = jnp.asarray(np.log(pi))[None], True
+    effects = jnp.asarray(rng.normal(size=(m, k)) * 0.3)
+    classes = jnp.ones((m, k), jnp.int32)
+    residual = jnp.asarray(rng.normal(size=(n, k))) - jnp.asarray(M) @ effects
+    blocks = marker_blocks(M, block)
+
+    def scan(backend):
+        return jax.jit(jax.vmap(lambda key, R: sample_single_site(
+            key, blocks, effects, classes, R, w, tau, precision, log_pi, spike, backend=backend)))
+
+    keys = jax.random.split(jax.random.key(12), 3)
+    residuals = jnp.stack([residual, 1.5 * residual, residual + 1.0])
+    compiled, reference = scan("kernel")(keys, residuals), scan("jax")(keys, residuals)
+    np.testing.assert_array_equal(compiled[1], reference[1])  # the same classes
+    np.testing.assert_allclose(compiled[0], reference[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(compiled[2], reference[2], rtol=0, atol=1e-10)
+    if spike:  # classes really change (a real scan, not the identity)
+        assert 0 < np.mean(np.asarray(compiled[1]) == 0) < 1
+    one = sample_single_site(keys[0], blocks, effects, classes, residual, w, tau, precision, log_pi, spike,
+                             backend="kernel")  # unbatched call
+    np.testing.assert_allclose(one[0], compiled[0][0], rtol=0, atol=1e-12)
+
+
 def _bayesc_inclusion(x, r, w, tau, sigma2, pi):
     """P(included | partial residual r) from the two n-variate normal densities."""
     n = len(x)

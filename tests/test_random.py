@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from slamjax._random import normal, standard_gamma, uniform, von_mises
+from slamjax._random import normal, standard_gamma, standard_gamma_half_integer, uniform, von_mises
+from slamjax.priors._base import gamma_draw
 
 N = 100_000
 
@@ -26,6 +27,21 @@ def test_standard_gamma_elementwise_shapes():
     x = np.asarray(jax.vmap(lambda k: standard_gamma(k, a))(jax.random.split(jax.random.key(2), 20_000)))
     assert x.shape == (20_000, 2, 2)
     np.testing.assert_allclose(x.mean(axis=0) / np.asarray(a), 1.0, atol=4.3 * np.sqrt(1 / (0.5 * 20_000)))
+
+
+@pytest.mark.parametrize("a", [0.5, 1, 1.5, 2.0, 2.5, 4.0])
+def test_half_integer_gamma_matches_scipy(a):
+    """The rejection-free draw for known shapes (sums of exponentials and half a squared normal),
+    also as gamma_draw's route for such a shape given as a Python number."""
+    x = np.asarray(jax.jit(lambda key: standard_gamma_half_integer(key, a, (N,)))(jax.random.key(5)))
+    assert np.all(np.isfinite(x)) and np.all(x > 0)
+    assert scipy.stats.kstest(x, scipy.stats.gamma(a).cdf).pvalue > 1e-4
+    assert abs(x.mean() - a) < 4.3 * np.sqrt(a / N)
+    rate = jnp.full((N,), 3.0)
+    y = np.asarray(jax.jit(lambda key: gamma_draw(key, a, rate))(jax.random.key(6)))
+    assert scipy.stats.kstest(y, scipy.stats.gamma(a, scale=1 / 3.0).cdf).pvalue > 1e-4
+    with pytest.raises(ValueError, match="one of 0.5, 1"):
+        standard_gamma_half_integer(jax.random.key(0), a + 0.25, (3,))
 
 
 def test_normal_and_uniform():

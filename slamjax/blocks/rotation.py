@@ -53,6 +53,26 @@ def round_robin(k: int) -> np.ndarray:
     return np.array(rounds, dtype=np.int32)
 
 
+def _weighted_grams(weights: Float[Array, "rows K"], B: Float[Array, "rows K"], chunk: int = 1024) -> Float[Array, "K K K"]:
+    """Q[l] = sum_j weights[j, l] B[j]' B[j] (K x K each), the upper triangles accumulated over chunks
+    of rows as matrix products (no rows x K^3 temporary)."""
+    rows, K = B.shape
+    if rows == 0:
+        return jnp.zeros((K, K, K), B.dtype)
+    chunk = min(chunk, rows)
+    pad = -rows % chunk
+    upper_a, upper_b = np.triu_indices(K)
+    shaped = [jnp.pad(x, ((0, pad), (0, 0))).reshape(-1, chunk, K) for x in (weights, B)]
+
+    def add_chunk(total, inputs):
+        w, b = inputs
+        return total + w.T @ (b[:, upper_a] * b[:, upper_b]), None
+
+    upper, _ = lax.scan(add_chunk, jnp.zeros((K, len(upper_a)), B.dtype), shaped)
+    Q = jnp.zeros((K, K, K), B.dtype).at[:, upper_a, upper_b].set(upper)
+    return Q + jnp.swapaxes(jnp.triu(Q, 1), 1, 2)
+
+
 def _pair_terms(x, y, u, v):
     """A1, A2, C of sum u (c x + s y)^2 + v (-s x + c y)^2 = c^2 A1 + s^2 A2 + 2 c s C, summed over the
     last axis."""
@@ -73,38 +93,41 @@ def sample_factor_rotation(
     Lambda_precision: Float[Array, "k p"],
     tau: Float[Array, " p"],
     offset: Float[Array, "n k"] | None = None,
+    return_rotation: bool = False,
 ) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"]]:
     """Rotates (F, B_F, Lambda) by a product of plane rotations drawn from their conditionals.
 
     The pairs of one round are disjoint, so their angles are conditionally independent and drawn
     at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs. B_F may have more rows
     than X_F has columns: coefficients whose fitted part ``offset`` (n x k) the caller gives (the
-    marker effects, M B_M, without an n x m product here); they rotate with the others.
+    marker effects, M B_M, without an n x m product here); they rotate with the others. With
+    ``return_rotation`` the k x k orthogonal matrix T is returned too (F, B_F and the offset are
+    multiplied by T on the right, Lambda by T' on the left).
     """
     k = F.shape[1]
     if k < 2:
-        return F, B_F, Lambda
+        return (F, B_F, Lambda, jnp.eye(k, dtype=F.dtype)) if return_rotation else (F, B_F, Lambda)
     rounds = jnp.asarray(round_robin(k))
     K = k + k % 2  # a dummy factor k when k is odd: its pairs keep theta = 0
     pad = K - k
     E = F - X_F @ B_F[: X_F.shape[1]] - (0.0 if offset is None else offset)
     M = jnp.pad(re.quadratic_forms(E, F_h2_index) * tau_F[:, None, None], ((0, pad), (0, pad), (0, pad)))
     Lambda_weights = jnp.pad(Lambda_precision * tau[None, :], ((0, pad), (0, 0)))
-    B_weights = jnp.pad(B_F_precision * tau_F[None, :], ((0, 0), (0, pad)))
+    # B_F's prior term of factor l after the rotation is R[:, l]' Q_l R[:, l] with
+    # Q_l = sum_j w_jl b_j b_j' (b_j the rows of B_F): it joins the likelihood's quadratic forms, so
+    # the rounds never touch B_F's rows (many with markers), which are rotated once at the end.
+    B_padded = jnp.pad(B_F, ((0, 0), (0, pad)))
+    M = M + _weighted_grams(jnp.pad(B_F_precision * tau_F[None, :], ((0, 0), (0, pad))), B_padded)
 
     def rotate_round(i, carry):
-        R, Lambda_now, B_now = carry
+        R, Lambda_now = carry
         a, b = rounds[i, :, 0], rounds[i, :, 1]  # (P,)
         Ra, Rb, Ma, Mb = R[:, a].T, R[:, b].T, M[a], M[b]  # (P, K), (P, K, K)
         A1 = jnp.einsum("pi,pij,pj->p", Ra, Ma, Ra) + jnp.einsum("pi,pij,pj->p", Rb, Mb, Rb)
         A2 = jnp.einsum("pi,pij,pj->p", Rb, Ma, Rb) + jnp.einsum("pi,pij,pj->p", Ra, Mb, Ra)
         C = jnp.einsum("pi,pij,pj->p", Ra, Ma, Rb) - jnp.einsum("pi,pij,pj->p", Ra, Mb, Rb)
-        for x, y, u, v in (
-            (Lambda_now[a], Lambda_now[b], Lambda_weights[a], Lambda_weights[b]),
-            (B_now[:, a].T, B_now[:, b].T, B_weights[:, a].T, B_weights[:, b].T),
-        ):
-            terms = _pair_terms(x, y, u, v)
-            A1, A2, C = A1 + terms[0], A2 + terms[1], C + terms[2]
+        terms = _pair_terms(Lambda_now[a], Lambda_now[b], Lambda_weights[a], Lambda_weights[b])
+        A1, A2, C = A1 + terms[0], A2 + terms[1], C + terms[2]
         # -1/2 (c^2 A1 + s^2 A2 + 2 c s C) = -1/4 (A1 - A2) cos 2theta - 1/2 C sin 2theta + const
         kappa_cos, kappa_sin = -0.25 * (A1 - A2), -0.5 * C
         # Non-finite terms have no angle: theta = NaN makes the rotated arrays non-finite, which the
@@ -122,10 +145,13 @@ def sample_factor_rotation(
             xa, xb = X[:, a], X[:, b]
             return X.at[:, a].set(c * xa + s * xb).at[:, b].set(-s * xa + c * xb)
 
-        La, Lb = Lambda_now[a], Lambda_now[b]
-        Lambda_now = Lambda_now.at[a].set(c[:, None] * La + s[:, None] * Lb).at[b].set(-s[:, None] * La + c[:, None] * Lb)
-        return rotate_columns(R), Lambda_now, rotate_columns(B_now)
+        def rotate_rows(X):  # X[a], X[b] <- c X[a] + s X[b], -s X[a] + c X[b]
+            xa, xb = X[a], X[b]
+            return X.at[a].set(c[:, None] * xa + s[:, None] * xb).at[b].set(-s[:, None] * xa + c[:, None] * xb)
 
-    initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))), jnp.pad(B_F, ((0, 0), (0, pad))))
-    R, Lambda_new, B_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
-    return F @ R[:k, :k], B_new[:, :k], Lambda_new[:k]
+        return rotate_columns(R), rotate_rows(Lambda_now)
+
+    initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))))
+    R, Lambda_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
+    rotated = (F @ R[:k, :k], (B_padded @ R)[:, :k], Lambda_new[:k])
+    return (*rotated, R[:k, :k]) if return_rotation else rotated

@@ -74,9 +74,9 @@ class MarkerData(eqx.Module):
         """M B_M (rows in the sweep's coordinates)."""
         if self.M is not None:
             return self.M @ effects
-        nb, n, b = self.blocks.M.shape
-        padded = jnp.pad(effects, ((0, nb * b - self.m), (0, 0))).reshape(nb, b, -1)
-        return jnp.einsum("bni,bik->nk", self.blocks.M, padded)
+        nb, b, n = self.blocks.Mt.shape
+        padded = jnp.pad(effects, ((0, nb * b - self.m), (0, 0)))
+        return self.blocks.Mt.reshape(nb * b, n).T @ padded
 
 
 @dataclasses.dataclass(frozen=True)

@@ -120,7 +120,7 @@ class ARD(MarkerPrior):
     so that the prior mean variance of an effect, E[1 / phi] E[1 / psi], is scale (shape > 1, nu > 2).
     """
 
-    nu: float = 4.0
+    nu: float = eqx.field(static=True, default=4.0, converter=float)  # static: (nu + 1) / 2 draws without rejection
     shape: float = 2.0
     scale: float | None = None
 

@@ -13,7 +13,8 @@ stays independent), and the k columns are independent given their priors. Two ex
   blocks (BayesR3, Bolormaa et al.; JWAS' fast_blocks): for a block b of markers, r_b = M_b' R
   is one matrix product, each marker's update changes r_b by M_b' M_j (precomputed, b x b per
   block) at O(b k), and R is updated once per block. Cost per sweep: 4 n m k in matrix products
-  and m sequential updates of O(b k).
+  and m sequential updates of O(b k). On the CPU the scan runs as one compiled loop
+  (``_cpu_kernel``: numba through XLA's FFI), elsewhere as a JAX scan; both make the same draws.
 * ``joint``: each factor's column at once, B_M[:, l] ~ N(A^-1 M' R_l w_l, A^-1) with
   A = w_l M'M + tau_l D_l, by Bhattacharya, Chakraborty & Mallick (2016): u ~ N(0, D^-1),
   v = M u + e, e ~ N(0, I / w_l), solve (M D^-1 M' + I / w_l) z = R_l - v, B = u + D^-1 M' z.
@@ -32,14 +33,17 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._random import normal
+from . import _cpu_kernel
 
 __all__ = ["MarkerBlocks", "marker_blocks", "sample_single_site", "sample_joint", "marker_sampler_cost"]
 
 
 class MarkerBlocks(eqx.Module):
-    """The marker matrix in blocks of ``size`` markers (the last padded with zero columns)."""
+    """The marker matrix in blocks of ``size`` markers (the last padded with zero columns), stored
+    transposed: ``Mt.reshape(-1, n)`` is M' (markers as rows), so a block M_b' is contiguous and
+    M B = (M')' B is one matrix product without a copy."""
 
-    M: Float[Array, "nb n b"]  # rotated, centred markers
+    Mt: Float[Array, "nb b n"]  # rotated, centred markers, M_b' per block
     gram: Float[Array, "nb b b"]  # M_b' M_b
     valid: Bool[Array, "nb b"]  # False for the padding
     m: int = eqx.field(static=True)
@@ -52,10 +56,10 @@ def marker_blocks(M: np.ndarray, size: int) -> MarkerBlocks:
     nb = -(-m // size)
     padded = np.zeros((n, nb * size))
     padded[:, :m] = M
-    blocks = padded.reshape(n, nb, size).transpose(1, 0, 2)
-    gram = np.einsum("bni,bnj->bij", blocks, blocks)
+    rows = np.ascontiguousarray(padded.T).reshape(nb, size, n)
+    gram = np.einsum("bin,bjn->bij", rows, rows)
     valid = (np.arange(nb * size) < m).reshape(nb, size)
-    return MarkerBlocks(M=jnp.asarray(blocks), gram=jnp.asarray(gram), valid=jnp.asarray(valid), m=m)
+    return MarkerBlocks(Mt=jnp.asarray(rows), gram=jnp.asarray(gram), valid=jnp.asarray(valid), m=m)
 
 
 def _class_draw(gumbel, z, rhs, xtx, w, tau, precision, log_pi, spike: bool):
@@ -95,10 +99,29 @@ def sample_single_site(
     precision: Float[Array, "mm k C"],
     log_pi: Float[Array, "mm k C"],
     spike: bool,
+    backend: str = "auto",
 ) -> tuple[Float[Array, "m k"], Int[Array, "m k"], Float[Array, "n k"]]:
     """One systematic scan over the markers (module docstring); ``residual`` = F - X_F B_F - Z U_F
-    - M B_M with the current effects. Returns the new effects, classes and residual."""
-    nb, n, b = blocks.M.shape
+    - M B_M with the current effects. Returns the new effects, classes and residual.
+
+    ``backend``: "kernel" the compiled CPU scan (``_cpu_kernel``), "jax" the scan in JAX (any
+    device and dtype), "auto" the kernel where it is available. Both use the same noise, so their
+    draws agree up to rounding."""
+    m, k = effects.shape
+    C = precision.shape[-1]
+    key_value, key_class = jax.random.split(key)
+    z = normal(key_value, (m, k))
+    gumbel = jax.random.gumbel(key_class, (m, k, C), z.dtype) if C > 1 else jnp.zeros((1, 1, 1), z.dtype)
+    use_kernel = backend == "kernel" or (backend == "auto" and _cpu_kernel.available(z.dtype))
+    if use_kernel:
+        return _cpu_kernel.single_site_scan(blocks.Mt, blocks.gram, effects, classes, residual, w, tau,
+                                            precision, log_pi, z, gumbel, spike)
+    return _jax_scan(blocks, effects, classes, residual, w, tau, precision, log_pi, z, gumbel, spike)
+
+
+def _jax_scan(blocks, effects, classes, residual, w, tau, precision, log_pi, z, gumbel, spike):
+    """``sample_single_site`` in JAX: a scan over the blocks, a fori loop over each block's sites."""
+    nb, b, n = blocks.Mt.shape
     m, k = effects.shape
     C = precision.shape[-1]
     pad = nb * b - m
@@ -110,15 +133,11 @@ def sample_single_site(
     table = (padded(jnp.broadcast_to(precision, (m, k, C))), padded(jnp.broadcast_to(log_pi, (m, k, C)))) \
         if per_marker else None
     shared = None if per_marker else (precision[0], log_pi[0])
-    key_value, key_class = jax.random.split(key)
-    z = padded(normal(key_value, (m, k)))
-    class_keys = jax.random.split(key_class, nb)
+    gumbel = padded(gumbel) if C > 1 else jnp.zeros((nb, b, k, 1), z.dtype)
 
     def block_step(R, inputs):
-        M_b, gram_b, valid_b, beta_b, class_b, z_b, key_b, table_b = inputs
-        r = M_b.T @ R  # (b, k): M_j' R for every marker of the block
-        # the classes' Gumbel noise of the whole block at once (none for one class)
-        gumbel_b = jax.random.gumbel(key_b, (b, k, C)) if C > 1 else jnp.zeros((b, k, 1))
+        Mt_b, gram_b, valid_b, beta_b, class_b, z_b, gumbel_b, table_b = inputs
+        r = Mt_b @ R  # (b, k): M_j' R for every marker of the block
 
         def site(j, carry):
             r, beta_b, class_b = carry
@@ -132,10 +151,10 @@ def sample_single_site(
             return r, beta_b.at[j].set(value), class_b.at[j].set(c)
 
         _, new_beta, new_class = lax.fori_loop(0, b, site, (r, beta_b, class_b))
-        R = R - M_b @ (new_beta - beta_b)
+        R = R - Mt_b.T @ (new_beta - beta_b)
         return R, (new_beta, new_class)
 
-    inputs = (blocks.M, blocks.gram, blocks.valid, padded(effects), padded(classes), z, class_keys, table)
+    inputs = (blocks.Mt, blocks.gram, blocks.valid, padded(effects), padded(classes), padded(z), gumbel, table)
     residual, (new_effects, new_classes) = lax.scan(block_step, residual, inputs)
     return new_effects.reshape(nb * b, k)[:m], new_classes.reshape(nb * b, k)[:m], residual
 
@@ -165,17 +184,19 @@ def sample_joint(
     return u + D_inv * (M.T @ z), ok
 
 
-# Measured on a 2-core CPU (benchmarks/markers.py): matrix products at about 3e10 flop/s, and
-# about 3 microseconds per sequential marker update; on a GPU, products are ~1000 times faster and a
+# Measured on a 2-core CPU (benchmarks/markers.py): matrix products at about 4e10 flop/s, and a
+# sequential marker update of about 0.5 microseconds in the compiled scan (``_cpu_kernel``), 3 in
+# the JAX scan (one thunk per operation); on a GPU, products are ~1000 times faster and a
 # sequential update costs tens of microseconds (a few kernel launches).
-_THROUGHPUT = {"cpu": 3e10, "gpu": 2e13, "tpu": 2e13}
-_SITE_SECONDS = {"cpu": 3e-6, "gpu": 3e-5, "tpu": 3e-5}
+_THROUGHPUT = {"cpu": 4e10, "gpu": 2e13, "tpu": 2e13}
+_SITE_SECONDS = {"cpu": 3e-6, "cpu_kernel": 5e-7, "gpu": 3e-5, "tpu": 3e-5}
 
 
 def marker_sampler_cost(n: int, m: int, k: int, block: int, platform: str) -> dict[str, float]:
     """Estimated seconds per sweep of each marker sampler on ``platform`` ("cpu", "gpu", "tpu")."""
     rate = _THROUGHPUT.get(platform, _THROUGHPUT["cpu"])
-    site = _SITE_SECONDS.get(platform, _SITE_SECONDS["cpu"])
+    compiled = platform == "cpu" and platform == jax.default_backend() and _cpu_kernel.available()
+    site = _SITE_SECONDS["cpu_kernel" if compiled else platform] if platform in _SITE_SECONDS else _SITE_SECONDS["cpu"]
     return {
         "single_site": 4.0 * n * m * k / rate + m * (site + 4.0 * block * k / rate),
         "joint": (2.0 * k * n * n * m + k * n**3 / 3.0 + 4.0 * n * m * k) / rate,
