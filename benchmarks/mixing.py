@@ -1,11 +1,20 @@
-"""Mixing with and without the sampler's two additions to MegaLMM's sweep: the collapsed h2 draw
-(marginal over beta and tau) and the exact draw of the factors' rotation (step 0).
+"""Mixing judged by the slowest parameter: bulk ESS over every element of G, of R and of h2, per
+sweep variant (the collapsed h2 draw and the factors' rotation step on or off), on simulated data
+of two sizes and on the bundled wheat and mice data.
 
-Every variant runs the same chains (same seed, same model) and reports, over the label-free
-quantities h2 and diag(G): the median and largest R-hat, the median bulk ESS per 1000 sweeps and
-per second, and seconds per sweep (compilation excluded by a short run first).
+For each case and variant: the minimum, 1st percentile and median bulk ESS of the elements of G
+(upper triangle, diagonal included), of R and of h2, per 1000 sweeps per chain and per second of
+sampling (compilation excluded by a short run first), the largest R-hat, seconds per sweep, the
+compile time, and the five slowest elements by name.
 
-    python benchmarks/mixing.py [--n 500] [--p 100] [--k 5] [--factors 10] [--warmup 500] [--samples 1000]
+    python benchmarks/mixing.py                              # cases S and T, every variant
+    python benchmarks/mixing.py --cases S --variants default norotation
+    python benchmarks/mixing.py --cases wheat mice --variants default
+
+Cases (4 chains each): S n = 500, p = 100, 5 true / 10 fitted factors, 500 + 1000 sweeps;
+T n = 200, p = 20, 3 true / 6 fitted factors, 1000 + 1000 sweeps; wheat (the demo's model and
+lengths: 3000 + 5000 sweeps thinned by 5); mice (examples/mice_variance_components.py's model,
+20 traits and 3 random effects, 1000 + 2000 sweeps by default: long).
 """
 
 import argparse
@@ -20,43 +29,87 @@ import numpy as np  # noqa: E402
 
 import slamjax as sj  # noqa: E402
 
+VARIANTS = {  # name: Model keyword arguments
+    "default": {},
+    "norotation": {"rotate_factors": False},
+    "conditional_h2": {"h2_draw": "conditional"},
+    "megalmm": {"h2_draw": "conditional", "rotate_factors": False},
+}
 
-def label_free(run, function) -> np.ndarray:
-    tree = run.datatree
-    h2 = function(tree, var_names=["h2"])["h2"].to_numpy().ravel()
-    G = np.diagonal(function(tree, var_names=["G"])["G"].to_numpy())
-    return np.concatenate([h2, G])
+
+def _case(name: str):
+    """(model keyword arguments, sampling lengths) of a case."""
+    if name in ("S", "T"):
+        n, p, k, factors = (500, 100, 5, 10) if name == "S" else (200, 20, 3, 6)
+        ds = sj.datasets.simulate(n=n, p=p, k=k, seed=1)
+        lengths = dict(num_warmup=500 if name == "S" else 1000, num_samples=1000, thin=1)
+        return dict(Y=ds.Y, data=ds.data, formula="~ 1 + (1|id)", relmat={"id": ds.relmat["id"]},
+                    n_factors=factors, h2_divisions=20), lengths
+    if name == "wheat":
+        ds = sj.datasets.load_wheat()
+        return dict(Y=ds.Y, K=ds.relmat["line"], n_factors=2, h2_divisions=20), \
+            dict(num_warmup=3000, num_samples=1000, thin=5)
+    if name == "mice":
+        ds = sj.datasets.load_mice(markers=False)
+        grid = sj.h2_grid(3, 10)
+        return dict(Y=ds.Y, data=ds.data, formula="~ GENDER + season + (1|mouse) + (1|cage) + (1|Litter)",
+                    relmat={"mouse": ds.relmat["mouse"]}, n_factors=10, h2_divisions=10,
+                    priors=sj.Priors(F_h2=1.0 * (grid[:, 2] == 0))), dict(num_warmup=1000, num_samples=2000, thin=1)
+    raise ValueError(f"unknown case {name!r}")
+
+
+def _elements(run, function, name: str) -> tuple[np.ndarray, list[str]]:
+    """``function`` (az.ess or az.rhat) of every element of G / R (upper triangle) or h2, with names."""
+    values = function(run.datatree, var_names=[name])[name].to_numpy()
+    traits = list(run.model.trait_names)
+    if name in ("G", "R"):
+        if values.ndim == 3:  # several random effects: (effect, trait, trait2)
+            effects = list(run.model.effect_names)
+            upper = np.triu_indices(len(traits))
+            labels = [f"G[{e}][{traits[i]},{traits[j]}]" for e in effects for i, j in zip(*upper)]
+            return np.concatenate([v[upper] for v in values]), labels
+        upper = np.triu_indices(len(traits))
+        return values[upper], [f"{name}[{traits[i]},{traits[j]}]" for i, j in zip(*upper)]
+    labels = [f"h2[{t}]" for t in traits] if values.ndim == 1 else \
+        [f"h2[{e}][{t}]" for e in run.model.effect_names for t in traits]  # (effect, trait)
+    return values.ravel(), labels
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="mixing with and without the collapsed h2 draw and the rotation step")
-    parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--p", type=int, default=100)
-    parser.add_argument("--k", type=int, default=5)
-    parser.add_argument("--factors", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--samples", type=int, default=1000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="+", default=["S", "T"], choices=["S", "T", "wheat", "mice"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--divisions", type=int, default=20)
     args = parser.parse_args()
-    ds = sj.datasets.simulate(n=args.n, p=args.p, k=args.k, seed=args.seed)
-    print(f"{'h2 draw':>12} {'rotation':>8} {'median R-hat':>12} {'max R-hat':>9} {'ESS/1000 sweeps':>15} {'ESS/s':>7} {'s/sweep':>8}")
-    for h2_draw, rotate in (("collapsed", True), ("conditional", True), ("collapsed", False), ("conditional", False)):
-        model = sj.Model(Y=ds.Y, data=ds.data, formula="~ 1 + (1|id)", relmat={"id": ds.relmat["id"]},
-                         n_factors=args.factors, h2_divisions=args.divisions, h2_draw=h2_draw, rotate_factors=rotate)
-        options = dict(num_chains=args.chains, seed=args.seed, progress=False, record_covariances=True)
-        sj.sample(model, num_warmup=2, num_samples=2, **options)  # compile
-        started = time.perf_counter()
-        run = sj.sample(model, num_warmup=args.warmup, num_samples=args.samples, **options)
-        seconds = time.perf_counter() - started
-        sweeps = args.warmup + args.samples
-        rhat = label_free(run, az.rhat)
-        ess = label_free(run, az.ess)
-        per_sweep = seconds / sweeps
-        print(f"{h2_draw:>12} {str(rotate):>8} {np.median(rhat):>12.3f} {rhat.max():>9.3f} "
-              f"{1000 * np.median(ess) / (args.samples * args.chains):>15.1f} "
-              f"{np.median(ess) / (seconds * args.samples / sweeps):>7.1f} {per_sweep:>8.4f}", flush=True)
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, {args.chains} chains; bulk ESS per 1000 "
+          "sweeps per chain (min / 1st percentile / median) and the minimum per second of sampling")
+    for case in args.cases:
+        arguments, lengths = _case(case)
+        for variant in args.variants:
+            model = sj.Model(**arguments, **VARIANTS[variant])
+            options = dict(num_chains=args.chains, seed=args.seed, progress=False, record_covariances=True)
+            started = time.perf_counter()
+            sj.sample(model, num_warmup=2, num_samples=2, thin=lengths["thin"], **options)  # compile
+            compile_seconds = time.perf_counter() - started
+            started = time.perf_counter()
+            run = sj.sample(model, **lengths, **options)
+            seconds = time.perf_counter() - started
+            sweeps = lengths["num_warmup"] + lengths["num_samples"] * lengths["thin"]
+            recorded_sweeps = lengths["num_samples"] * lengths["thin"]
+            sampling_seconds = seconds * recorded_sweeps / sweeps
+            print(f"\n{case} {variant}: {seconds / sweeps * 1e3:.2f} ms per sweep, compile {compile_seconds:.0f} s")
+            slowest = []
+            for name in ("G", "R", "h2"):
+                ess, labels = _elements(run, az.ess, name)
+                rhat, _ = _elements(run, az.rhat, name)
+                per_1000 = 1000 * ess / (recorded_sweeps * args.chains)
+                print(f"  {name:>2} ({len(ess):>5} elements): ESS/1000 sweeps/chain min {per_1000.min():7.1f}  "
+                      f"1% {np.percentile(per_1000, 1):7.1f}  median {np.median(per_1000):7.1f};  "
+                      f"min ESS/s {ess.min() / sampling_seconds:8.1f};  max R-hat {rhat.max():.3f}", flush=True)
+                slowest += list(zip(ess, labels))
+            slowest.sort()
+            print("  slowest: " + ", ".join(f"{label} {value:.0f}" for value, label in slowest[:5]))
 
 
 if __name__ == "__main__":
