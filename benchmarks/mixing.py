@@ -29,9 +29,10 @@ import numpy as np  # noqa: E402
 
 import slamjax as sj  # noqa: E402
 
-VARIANTS = {  # name: Model keyword arguments
+VARIANTS = {  # name: Model keyword arguments (the default h2 draw is "auto": the model prints which)
     "default": {},
     "norotation": {"rotate_factors": False},
+    "collapsed_h2": {"h2_draw": "collapsed"},
     "conditional_h2": {"h2_draw": "conditional"},
     "megalmm": {"h2_draw": "conditional", "rotate_factors": False},
 }
@@ -98,7 +99,8 @@ def main() -> None:
             sweeps = lengths["num_warmup"] + lengths["num_samples"] * lengths["thin"]
             recorded_sweeps = lengths["num_samples"] * lengths["thin"]
             sampling_seconds = seconds * recorded_sweeps / sweeps
-            print(f"\n{case} {variant}: {seconds / sweeps * 1e3:.2f} ms per sweep, compile {compile_seconds:.0f} s")
+            print(f"\n{case} {variant} (h2 draw {model.h2_draw}, rotation {model.data.rotate_factors}): "
+                  f"{seconds / sweeps * 1e3:.2f} ms per sweep, compile {compile_seconds:.0f} s")
             slowest = []
             for name in ("G", "R", "h2"):
                 ess, labels = _elements(run, az.ess, name)
