@@ -10,6 +10,11 @@ compile time, and the five slowest elements by name.
     python benchmarks/mixing.py                              # cases S and T, every variant
     python benchmarks/mixing.py --cases S --variants default norotation
     python benchmarks/mixing.py --cases wheat mice --variants default
+    python benchmarks/mixing.py --cases T --variants default --diagnose   # what moves with the slowest G
+
+``--diagnose``: for the slowest element of G, its chain means against its posterior sd (stuck chains
+or slow drift) and the correlation of its trace with the quantities it is built from: both traits'
+h2 and total precision, each aligned factor's F_h2, and each aligned factor's loading product.
 
 Cases (4 chains each): S n = 500, p = 100, 5 true / 10 fitted factors, 500 + 1000 sweeps;
 T n = 200, p = 20, 3 true / 6 fitted factors, 1000 + 1000 sweeps; wheat (the demo's model and
@@ -76,12 +81,51 @@ def _elements(run, function, name: str) -> tuple[np.ndarray, list[str]]:
     return values.ravel(), labels
 
 
+def diagnose(run, ess: np.ndarray, labels: list[str]) -> None:
+    """What moves with the slowest off-diagonal element of G (module docstring)."""
+    posterior = run.datatree.posterior
+    G = posterior["G"].to_numpy()
+    if G.ndim != 4:
+        print("  --diagnose: one random effect only")
+        return
+    p = G.shape[-1]
+    upper = np.triu_indices(p, 1)
+    off = np.asarray(ess[: p * (p + 1) // 2])  # G's elements come first, upper triangle with diagonal
+    full = np.full((p, p), np.inf)
+    full[np.triu_indices(p)] = off
+    full[np.diag_indices(p)] = np.inf
+    i, j = np.unravel_index(np.argmin(full), full.shape)
+    trace = G[:, :, i, j]
+    traits = list(run.model.trait_names)
+    print(f"  slowest off-diagonal G[{traits[i]},{traits[j]}]: chain means "
+          f"{np.array2string(trace.mean(axis=1), precision=3)}, posterior sd {trace.std():.3f}")
+    candidates = {}
+    for name in ("h2", "tot_Eta_prec"):
+        if name in posterior:
+            values = posterior[name].to_numpy()
+            candidates[f"{name}[{traits[i]}]"], candidates[f"{name}[{traits[j]}]"] = values[..., i], values[..., j]
+    aligned = run.posterior
+    if "F_h2" in aligned:
+        F_h2 = aligned["F_h2"].to_numpy()
+        for l in range(F_h2.shape[-1]):
+            candidates[f"F_h2[factor{l}]"] = F_h2[..., l]
+    if "Lambda" in aligned:
+        Lambda = aligned["Lambda"].to_numpy()  # (chain, draw, factor, trait)
+        for l in range(Lambda.shape[-2]):
+            candidates[f"Lambda[factor{l},{traits[i]}] x Lambda[factor{l},{traits[j]}]"] = Lambda[..., l, i] * Lambda[..., l, j]
+    for name, values in candidates.items():
+        correlation = np.corrcoef(trace.ravel(), values.ravel())[0, 1]
+        print(f"    {name:>48}: correlation {correlation:+.2f}, bulk ESS {float(az.ess(values)):7.0f}")
+    del upper, labels
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", default=["S", "T"], choices=["S", "T", "wheat", "mice"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--diagnose", action="store_true", help="what moves with the slowest element of G")
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, {args.chains} chains; bulk ESS per 1000 "
           "sweeps per chain (min / 1st percentile / median) and the minimum per second of sampling")
@@ -104,6 +148,8 @@ def main() -> None:
             slowest = []
             for name in ("G", "R", "h2"):
                 ess, labels = _elements(run, az.ess, name)
+                if name == "G" and args.diagnose:
+                    G_ess, G_labels = ess, labels
                 rhat, _ = _elements(run, az.rhat, name)
                 per_1000 = 1000 * ess / (recorded_sweeps * args.chains)
                 print(f"  {name:>2} ({len(ess):>5} elements): ESS/1000 sweeps/chain min {per_1000.min():7.1f}  "
@@ -112,6 +158,8 @@ def main() -> None:
                 slowest += list(zip(ess, labels))
             slowest.sort()
             print("  slowest: " + ", ".join(f"{label} {value:.0f}" for value, label in slowest[:5]))
+            if args.diagnose:
+                diagnose(run, G_ess, G_labels)
 
 
 if __name__ == "__main__":
