@@ -81,7 +81,7 @@ def _elements(run, function, name: str) -> tuple[np.ndarray, list[str]]:
     return values.ravel(), labels
 
 
-def diagnose(run, ess: np.ndarray, labels: list[str]) -> None:
+def diagnose(run, ess: np.ndarray) -> None:
     """What moves with the slowest off-diagonal element of G (module docstring)."""
     posterior = run.datatree.posterior
     G = posterior["G"].to_numpy()
@@ -89,11 +89,8 @@ def diagnose(run, ess: np.ndarray, labels: list[str]) -> None:
         print("  --diagnose: one random effect only")
         return
     p = G.shape[-1]
-    upper = np.triu_indices(p, 1)
-    off = np.asarray(ess[: p * (p + 1) // 2])  # G's elements come first, upper triangle with diagonal
     full = np.full((p, p), np.inf)
-    full[np.triu_indices(p)] = off
-    full[np.diag_indices(p)] = np.inf
+    full[np.triu_indices(p, 1)] = ess[np.triu_indices(p)[0] != np.triu_indices(p)[1]]  # off-diagonal only
     i, j = np.unravel_index(np.argmin(full), full.shape)
     trace = G[:, :, i, j]
     traits = list(run.model.trait_names)
@@ -116,7 +113,6 @@ def diagnose(run, ess: np.ndarray, labels: list[str]) -> None:
     for name, values in candidates.items():
         correlation = np.corrcoef(trace.ravel(), values.ravel())[0, 1]
         print(f"    {name:>48}: correlation {correlation:+.2f}, bulk ESS {float(az.ess(values)):7.0f}")
-    del upper, labels
 
 
 def main() -> None:
@@ -148,8 +144,8 @@ def main() -> None:
             slowest = []
             for name in ("G", "R", "h2"):
                 ess, labels = _elements(run, az.ess, name)
-                if name == "G" and args.diagnose:
-                    G_ess, G_labels = ess, labels
+                if name == "G":
+                    G_ess = ess
                 rhat, _ = _elements(run, az.rhat, name)
                 per_1000 = 1000 * ess / (recorded_sweeps * args.chains)
                 print(f"  {name:>2} ({len(ess):>5} elements): ESS/1000 sweeps/chain min {per_1000.min():7.1f}  "
@@ -159,7 +155,7 @@ def main() -> None:
             slowest.sort()
             print("  slowest: " + ", ".join(f"{label} {value:.0f}" for value, label in slowest[:5]))
             if args.diagnose:
-                diagnose(run, G_ess, G_labels)
+                diagnose(run, G_ess)
 
 
 if __name__ == "__main__":

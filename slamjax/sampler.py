@@ -94,7 +94,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
             offset = marker_state.fitted
         F, B_F_rotated, Lambda_rotated, T = sample_factor_rotation(
             keys[7], re, F, data.X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset, return_rotation=True,
+            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset,
         )
         rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
         if markers is not None:

@@ -272,6 +272,24 @@ def test_marker_variants_are_what_they_say():
     assert model.data.markers.sampler == "joint" and model.data.rotate_factors
 
 
+@pytest.mark.parametrize("prior, sampler", [("ard", "single_site"), ("ard", "joint"), ("bayesc", "single_site")])
+def test_the_carried_fitted_part_stays_m_b_m(prior, sampler):
+    """The sweep carries M B_M (``MarkerState.fitted``) instead of recomputing it: after sweeps with
+    the rotation step (scale mixtures) and the marker block it still equals M B_M."""
+    from slamjax import sampler as sweeps
+    from slamjax.state import init_state
+
+    model = marker_model(prior=prior, sampler=sampler)
+    data = model.data
+    assert data.rotate_factors == (prior == "ard")
+    state = init_state(jax.random.key(0), data)
+    state, failed = jax.jit(lambda key, state: sweeps._sweeps(data, state, key, 0, 30))(jax.random.key(1), state)
+    assert int(failed[0]) == -1
+    markers = state.markers
+    assert np.max(np.abs(np.asarray(markers.B_M))) > 1e-3  # effects really drawn
+    np.testing.assert_allclose(markers.fitted, data.markers.product(markers.B_M), rtol=0, atol=1e-10)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", list(MARKER_VARIANTS))
 def test_geweke_with_markers(variant):

@@ -40,6 +40,9 @@ def test_half_integer_gamma_matches_scipy(a):
     rate = jnp.full((N,), 3.0)
     y = np.asarray(jax.jit(lambda key: gamma_draw(key, a, rate))(jax.random.key(6)))
     assert scipy.stats.kstest(y, scipy.stats.gamma(a, scale=1 / 3.0).cdf).pvalue > 1e-4
+    # power: the same test rejects a draw half a unit of shape off (e.g. the half-normal term lost)
+    wrong = np.asarray(jax.jit(lambda key: standard_gamma_half_integer(key, a + 0.5 if a < 4 else a - 0.5, (N,)))(jax.random.key(5)))
+    assert scipy.stats.kstest(wrong, scipy.stats.gamma(a).cdf).pvalue < 1e-4
     with pytest.raises(ValueError, match="one of 0.5, 1"):
         standard_gamma_half_integer(jax.random.key(0), a + 0.25, (3,))
 

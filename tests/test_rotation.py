@@ -88,13 +88,15 @@ def test_round_robin_visits_every_pair_once_in_disjoint_rounds(k):
 @pytest.mark.parametrize("backend", ["eigen", "cholesky"])
 @pytest.mark.parametrize("k", [3, 4])
 def test_rotation_leaves_the_data_fit_unchanged(backend, k):
-    """F Lambda and F - X_F B_F rotate together: F' Lambda' = F Lambda, E' = E R with R orthogonal."""
+    """F Lambda and F - X_F B_F rotate together: F' Lambda' = F Lambda, E' = E R with R orthogonal,
+    and R is the rotation returned (the one the sweep applies to the markers' fitted part)."""
     model = tiny_model(k=k, p=6, backend=backend)
     state = prior_state(model)
-    F, B_F, Lambda = sample_factor_rotation(jax.random.key(3), **_arguments(model, state))
+    F, B_F, Lambda, T = sample_factor_rotation(jax.random.key(3), **_arguments(model, state))
     np.testing.assert_allclose(np.asarray(F @ Lambda), np.asarray(state.F @ state.Lambda), atol=1e-10)
     R = np.linalg.lstsq(np.asarray(state.F), np.asarray(F), rcond=None)[0]
     np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(T), R, atol=1e-10)
     np.testing.assert_allclose(np.asarray(B_F), np.asarray(state.B_F) @ R, atol=1e-10)
     assert not np.allclose(R, np.eye(k), atol=1e-3)
 
@@ -159,7 +161,7 @@ def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, s
         key, data.re, F, data.X_F, B_F, Lambda, jnp.asarray(hyper["F_h2_index"], jnp.int32),
         jnp.asarray(hyper["tau_F"]), jnp.asarray(hyper["B_F_precision"]), jnp.asarray(hyper["Lambda_precision"]),
         jnp.asarray(hyper["tau"]))))
-    F, B_F, Lambda = jax.device_get(rotate(jax.random.split(jax.random.key(seed), n_draws),
+    F, B_F, Lambda, _ = jax.device_get(rotate(jax.random.split(jax.random.key(seed), n_draws),
                                            jnp.asarray(Qm.T @ F), jnp.asarray(B_F), jnp.asarray(Lambda)))
     F = Qm @ F
     X_F = Qm @ np.asarray(data.X_F)

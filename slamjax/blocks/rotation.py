@@ -93,20 +93,19 @@ def sample_factor_rotation(
     Lambda_precision: Float[Array, "k p"],
     tau: Float[Array, " p"],
     offset: Float[Array, "n k"] | None = None,
-    return_rotation: bool = False,
-) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"]]:
+) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"], Float[Array, "k k"]]:
     """Rotates (F, B_F, Lambda) by a product of plane rotations drawn from their conditionals.
 
     The pairs of one round are disjoint, so their angles are conditionally independent and drawn
     at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs. B_F may have more rows
     than X_F has columns: coefficients whose fitted part ``offset`` (n x k) the caller gives (the
-    marker effects, M B_M, without an n x m product here); they rotate with the others. With
-    ``return_rotation`` the k x k orthogonal matrix T is returned too (F, B_F and the offset are
-    multiplied by T on the right, Lambda by T' on the left).
+    marker effects, M B_M, without an n x m product here); they rotate with the others.
+    Returns (F T, B_F T, T' Lambda, T) with T the k x k orthogonal matrix drawn (the caller
+    rotates the offset with it: M B_M T).
     """
     k = F.shape[1]
     if k < 2:
-        return (F, B_F, Lambda, jnp.eye(k, dtype=F.dtype)) if return_rotation else (F, B_F, Lambda)
+        return F, B_F, Lambda, jnp.eye(k, dtype=F.dtype)
     rounds = jnp.asarray(round_robin(k))
     K = k + k % 2  # a dummy factor k when k is odd: its pairs keep theta = 0
     pad = K - k
@@ -153,5 +152,4 @@ def sample_factor_rotation(
 
     initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))))
     R, Lambda_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
-    rotated = (F @ R[:k, :k], (B_padded @ R)[:, :k], Lambda_new[:k])
-    return (*rotated, R[:k, :k]) if return_rotation else rotated
+    return F @ R[:k, :k], (B_padded @ R)[:, :k], Lambda_new[:k], R[:k, :k]

@@ -107,6 +107,8 @@ def sample_single_site(
     ``backend``: "kernel" the compiled CPU scan (``_cpu_kernel``), "jax" the scan in JAX (any
     device and dtype), "auto" the kernel where it is available. Both use the same noise, so their
     draws agree up to rounding."""
+    if backend not in ("auto", "kernel", "jax"):
+        raise ValueError(f"sample_single_site: backend must be 'auto', 'kernel' or 'jax', got {backend!r}")
     m, k = effects.shape
     C = precision.shape[-1]
     key_value, key_class = jax.random.split(key)
@@ -194,9 +196,11 @@ _SITE_SECONDS = {"cpu": 3e-6, "cpu_kernel": 5e-7, "gpu": 3e-5, "tpu": 3e-5}
 
 def marker_sampler_cost(n: int, m: int, k: int, block: int, platform: str) -> dict[str, float]:
     """Estimated seconds per sweep of each marker sampler on ``platform`` ("cpu", "gpu", "tpu")."""
-    rate = _THROUGHPUT.get(platform, _THROUGHPUT["cpu"])
-    compiled = platform == "cpu" and platform == jax.default_backend() and _cpu_kernel.available()
-    site = _SITE_SECONDS["cpu_kernel" if compiled else platform] if platform in _SITE_SECONDS else _SITE_SECONDS["cpu"]
+    if platform not in _THROUGHPUT:
+        platform = "cpu"
+    rate = _THROUGHPUT[platform]
+    compiled = platform == "cpu" == jax.default_backend() and _cpu_kernel.available()
+    site = _SITE_SECONDS["cpu_kernel" if compiled else platform]
     return {
         "single_site": 4.0 * n * m * k / rate + m * (site + 4.0 * block * k / rate),
         "joint": (2.0 * k * n * n * m + k * n**3 / 3.0 + 4.0 * n * m * k) / rate,
