@@ -1,11 +1,12 @@
 """Mixing judged by the slowest parameter: bulk ESS over every element of G, of R and of h2, per
-sweep variant (the collapsed h2 draw and the factors' rotation step on or off), on simulated data
+sweep variant (the collapsed h2 draw, step 5m and the factors' rotation step on or off), on simulated data
 of two sizes and on the bundled wheat and mice data.
 
 For each case and variant: the minimum, 1st percentile and median bulk ESS of the elements of G
 (upper triangle, diagonal included), of R and of h2, per 1000 sweeps per chain and per second of
-sampling (compilation excluded by a short run first), the largest R-hat, seconds per sweep, the
-compile time, and the five slowest elements by name.
+sampling (compilation excluded by a short run first, with the run's chunk of 100 draws) and per
+second from the call (compilation included), the largest R-hat, seconds per sweep, the compile
+time, and the five slowest elements by name.
 
     python benchmarks/mixing.py                              # cases S and T, every variant
     python benchmarks/mixing.py --cases S --variants default norotation
@@ -37,6 +38,7 @@ import slamjax as sj  # noqa: E402
 VARIANTS = {  # name: Model keyword arguments (the default h2 draw is "auto": the model prints which)
     "default": {},
     "norotation": {"rotate_factors": False},
+    "given_F": {"factor_h2_draw": "given_F"},
     "collapsed_h2": {"h2_draw": "collapsed"},
     "conditional_h2": {"h2_draw": "conditional"},
     "megalmm": {"h2_draw": "conditional", "rotate_factors": False},
@@ -130,16 +132,19 @@ def main() -> None:
         for variant in args.variants:
             model = sj.Model(**arguments, **VARIANTS[variant])
             options = dict(num_chains=args.chains, seed=args.seed, progress=False, record_covariances=True)
+            # compile: the same chunk of 100 draws as the run below (another chunk size recompiles)
             started = time.perf_counter()
-            sj.sample(model, num_warmup=2, num_samples=2, thin=lengths["thin"], **options)  # compile
-            compile_seconds = time.perf_counter() - started
+            sj.sample(model, num_warmup=2, num_samples=100, thin=lengths["thin"], **options)
+            first_call = time.perf_counter() - started
             started = time.perf_counter()
             run = sj.sample(model, **lengths, **options)
             seconds = time.perf_counter() - started
             sweeps = lengths["num_warmup"] + lengths["num_samples"] * lengths["thin"]
             recorded_sweeps = lengths["num_samples"] * lengths["thin"]
             sampling_seconds = seconds * recorded_sweeps / sweeps
-            print(f"\n{case} {variant} (h2 draw {model.h2_draw}, rotation {model.data.rotate_factors}): "
+            compile_seconds = first_call - seconds * (2 + 100 * lengths["thin"]) / sweeps
+            print(f"\n{case} {variant} (h2 draw {model.h2_draw}, factor h2 {model.factor_h2_draw}, "
+                  f"rotation {model.data.rotate_factors}): "
                   f"{seconds / sweeps * 1e3:.2f} ms per sweep, compile {compile_seconds:.0f} s")
             slowest = []
             for name in ("G", "R", "h2"):
@@ -150,7 +155,8 @@ def main() -> None:
                 per_1000 = 1000 * ess / (recorded_sweeps * args.chains)
                 print(f"  {name:>2} ({len(ess):>5} elements): ESS/1000 sweeps/chain min {per_1000.min():7.1f}  "
                       f"1% {np.percentile(per_1000, 1):7.1f}  median {np.median(per_1000):7.1f};  "
-                      f"min ESS/s {ess.min() / sampling_seconds:8.1f};  max R-hat {rhat.max():.3f}", flush=True)
+                      f"min ESS/s {ess.min() / sampling_seconds:8.1f} (from the call "
+                      f"{ess.min() / (compile_seconds + seconds):6.1f});  max R-hat {rhat.max():.3f}", flush=True)
                 slowest += list(zip(ess, labels))
             slowest.sort()
             print("  slowest: " + ", ".join(f"{label} {value:.0f}" for value, label in slowest[:5]))

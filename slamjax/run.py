@@ -292,7 +292,9 @@ class _Sampler:
             reorder_points = [t for t in self._reorder_points() if t > self.t]
             while self.t < s["num_warmup"] and not interrupted:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
-                self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop)
+                self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop,
+                                                   accumulators=self.accumulators, num_draws=s["chunk_size"],
+                                                   record_fn=record_fn)
                 _raise_on_failure(jax.device_get(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
                     self.states = _reorder_all(self.states, self.chain_keys, stop)
@@ -307,8 +309,8 @@ class _Sampler:
             while not self.complete and not interrupted:
                 n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
                 self.states, self.accumulators, draws, failures = run_draws(
-                    data, self.states, self.chain_keys, self.accumulators, self.t, n_valid,
-                    num_draws=s["chunk_size"], thin=s["thin"], record_fn=record_fn,
+                    data, self.states, self.chain_keys, self.accumulators, self.t, n_valid, s["thin"], True,
+                    num_draws=s["chunk_size"], record_fn=record_fn,
                 )
                 draws, failures = jax.device_get((draws, failures))
                 _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
@@ -343,11 +345,37 @@ class _Sampler:
 
     def to_run(self) -> "Run":
         n = max(self.n_draws, 1)
-        running = {
-            name: np.asarray(value).mean(axis=0) / n for name, value in jax.device_get(self.accumulators).items()
-        }
-        return Run(model=self.model, draws=self.all_draws(), running_means=running, states=self.states,
+        per_chain = {name: np.asarray(value) / n for name, value in jax.device_get(self.accumulators).items()}
+        draws = self.all_draws()
+        if "marker_pip" in per_chain and "Lambda" in draws:
+            matched = _match_factors_to_first_chain(draws["Lambda"])
+            for name in ("marker_pip", "window_pip"):
+                per_chain[name] = np.take_along_axis(per_chain[name], matched[:, None, :], axis=2)
+        running = {name: value.mean(axis=0) for name, value in per_chain.items()}
+        return Run(model=self.model, draws=draws, running_means=running, states=self.states,
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
+
+
+def _match_factors_to_first_chain(Lambda: np.ndarray) -> np.ndarray:
+    """For every chain, the position of its factor matched to each factor of chain 0, (chains, k).
+
+    Without the rotation step (spike-and-slab marker priors) a factor keeps its position within a
+    chain, but chains may order the same factors differently; pooled by raw position, a marker that
+    every chain includes on "its" factor would show an inclusion probability of 1 / chains. Factors
+    are matched by the absolute correlation of their mean loadings (one assignment per chain).
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    means = Lambda.mean(axis=1)  # (chain, k, p)
+    chains, k, _ = means.shape
+    matched = np.tile(np.arange(k), (chains, 1))
+    centred = means - means.mean(axis=2, keepdims=True)
+    unit = centred / np.maximum(np.linalg.norm(centred, axis=2, keepdims=True), 1e-300)
+    for c in range(1, chains):
+        similarity = np.abs(unit[0] @ unit[c].T)  # (chain 0's factor, chain c's factor)
+        rows, columns = linear_sum_assignment(-similarity)
+        matched[c, rows] = columns
+    return matched
 
 
 @float64
@@ -802,8 +830,9 @@ class Run:
     def inclusion_probabilities(self, by: str = "trait") -> pd.DataFrame:
         """Posterior inclusion probabilities of a spike-and-slab marker prior (BayesC, BayesR).
 
-        ``by="factor"``: P(B_M[j, l] != 0), markers x factors (raw factor labels: with these priors
-        the factors are not rotated during sampling). ``by="trait"``: P(the marker is in the model of a
+        ``by="factor"``: P(B_M[j, l] != 0), markers x factors (the raw factor labels of chain 0: with
+        these priors the factors are not rotated during sampling, and each other chain's factors are
+        matched to chain 0's by their mean loadings before pooling). ``by="trait"``: P(the marker is in the model of a
         factor that explains at least ``posterior.TRAIT_PIP_MIN_SHARE`` (1 %) of the trait's
         variance), markers x traits. ``by="window"``: P(any marker of the window is included on
         the factor), windows x factors (``sj.markers.Markers(map=..., window=...)``).

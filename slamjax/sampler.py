@@ -22,6 +22,7 @@ from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree
 
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
+from .blocks.marginal_factors import sample_factors_marginal
 from .blocks.columns import sample_columns
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
@@ -37,7 +38,7 @@ BLOCK_NAMES = (
     "trait h2 (step 2)",
     "trait regressions [B; Lambda] and tau (step 1)",
     "trait random effects U_R (step 3)",
-    "factor h2 F_h2 (step 5)",
+    "factor h2 F_h2 (steps 5m and 5)",
     "factor regressions B_F and tau_F (step 4)",
     "factor random effects U_F (step 6)",
     "factor scores F (step 7)",
@@ -117,6 +118,19 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
             data.tau_shape, data.tau_rate, data.n_flat, data.trait_log_prior, data.collapsed_h2,
         )
     B, Lambda = coef[:b], coef[b:]
+    resid_variance = re.residual_proportion(h2_index) / tau
+
+    # 5m: (h2_Fl, F_l) for each factor in turn, h2_Fl marginal over F_l and U_F
+    # (blocks/marginal_factors.py); steps 4-6 redraw U_F given the new F before anything uses it.
+    h2_ok = jnp.array(True)
+    if data.marginal_factor_h2:
+        B_F_now = B_F_rotated[: data.X_F.shape[1]] if data.rotate_factors else state.B_F
+        F_fixed_now = data.X_F @ B_F_now + (marker_state.fitted if markers is not None else 0.0)
+        F, F_h2_marginal, h2_ok = sample_factors_marginal(
+            jax.random.fold_in(keys[2], 0x5E), re.variances(), state.Eta - data.X @ B - re.effect_on_rows(U_R),
+            Lambda, 1.0 / resid_variance, F, F_fixed_now, state.tot_F_prec, state.F_h2_index, data.factor_log_prior,
+        )
+        state = eqx.tree_at(lambda st: st.F_h2_index, state, F_h2_marginal)
 
     # 4-6: factors, the same three blocks on (F - M B_M, X_F); the marker effects' prior, scaled
     # by tau_F, adds its terms to tau_F's Gamma.
@@ -141,7 +155,6 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         F_fixed = F_fixed + F_markers
 
     # 7: factor scores.
-    resid_variance = re.residual_proportion(h2_index) / tau
     F_prior_mean = F_fixed + re.effect_on_rows(U_F)
     F_prior_precision = tau_F / re.residual_proportion(F_h2_index)
     if groups is None:
@@ -188,7 +201,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         for prior, prior_state in ((data.Lambda_prior, Lambda_prior), (data.B_prior, B_prior), (data.B_F_prior, B_F_prior))
     ]
     failures = _failure_bits(
-        rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0], factor_ok[1], factor_ok[2],
+        rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0] & h2_ok, factor_ok[1], factor_ok[2],
         scores_ok & _finite(F), *priors_ok, observation_ok, marker_ok,
     )
     return new_state, failures
@@ -237,14 +250,28 @@ def _sweeps(data, state, chain_key, start, stop):
     return lax.fori_loop(start, stop, body, (state, _no_failure()))
 
 
-@jax.jit
-def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop):
-    """Sweeps start..stop-1 for every chain (vmapped); start/stop are traced (no recompile).
-    Returns (states, failure records (chains, 2): first failing sweep or -1, its failure bits)."""
-    return jax.vmap(_sweeps, in_axes=(None, 0, 0, None, None))(data, states, chain_keys, start, stop)
+def _no_records(state, data):
+    """The record function of a warm-up with nothing recorded: no draws, no running means."""
+    return {}, {}
 
 
-@functools.partial(jax.jit, static_argnames=("num_draws", "thin", "record_fn"))
+def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop, *,
+               accumulators: PyTree = None, num_draws: int = 1, record_fn=_no_records):
+    """Sweeps start..stop-1 for every chain (vmapped), nothing recorded; start/stop are traced.
+
+    It runs ``run_draws``'s compiled loop (one step of stop - start sweeps, ``record=False``), so
+    a run that passes the ``accumulators``, ``num_draws`` and ``record_fn`` of its draws compiles
+    the sweep once for warm-up and sampling together. Returns (states, failure records (chains, 2):
+    first failing sweep or -1, its failure bits).
+    """
+    if accumulators is None:
+        accumulators = jax.vmap(lambda s: record_fn(s, data)[1])(states)
+    states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False,
+                                       num_draws=num_draws, record_fn=record_fn)
+    return states, failures
+
+
+@functools.partial(jax.jit, static_argnames=("num_draws", "record_fn"))
 def run_draws(
     data: SamplerData,
     states: State,
@@ -252,9 +279,10 @@ def run_draws(
     accumulators: PyTree,
     start,
     n_valid,
+    thin,
+    record,
     *,
     num_draws: int,
-    thin: int,
     record_fn,
 ):
     """``num_draws`` recorded draws, ``thin`` sweeps apart, from sweep ``start`` on, for every chain.
@@ -263,26 +291,35 @@ def run_draws(
     only averaged. Only the first ``n_valid`` draws are made (traced: the tail of the last chunk
     is skipped without compiling another shape): past them the states, running-mean sums and
     failure records are left as they are and the draws are zeros, so the states returned are those
-    after sweep ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid`` is
-    the same for every chain, so under ``vmap`` the skip stays a real branch (no work is done past
-    it). Returns (states, accumulators, draws, failure records (chains, 2), as ``run_warmup``'s).
+    after sweep ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid``,
+    ``thin`` and ``record`` are the same for every chain, so under ``vmap`` the branches stay real
+    branches (no work is done past ``n_valid``). With ``record`` False the sweeps run and nothing
+    is recorded (the warm-up: ``run_warmup``), so one compiled loop serves both. Returns (states,
+    accumulators, draws, failure records (chains, 2), as ``run_warmup``'s).
     """
 
     def one_chain(state, chain_key, accumulator):
         draw_shapes = jax.eval_shape(lambda s: record_fn(s, data)[0], state)
 
-        def draw(carry, first):
-            state, accumulator, failures = carry
-            state, failed = _sweeps(data, state, chain_key, first, first + thin)
+        def sweeps(state, first):
+            return _sweeps(data, state, chain_key, first, first + thin)
+
+        def no_sweeps(state, first):
+            return state, _no_failure()
+
+        def recorded(state, accumulator):
             draws, running = record_fn(state, data)
-            accumulator = jax.tree.map(jnp.add, accumulator, running)
+            return jax.tree.map(jnp.add, accumulator, running), draws
+
+        def not_recorded(state, accumulator):
+            return accumulator, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), draw_shapes)
+
+        def body(carry, i):  # the sweep and the record each appear once in the compiled loop
+            state, accumulator, failures = carry
+            valid = i < n_valid
+            state, failed = lax.cond(valid, sweeps, no_sweeps, state, start + i * thin)
+            accumulator, draws = lax.cond(valid & record, recorded, not_recorded, state, accumulator)
             return (state, accumulator, _earlier_failure(failures, failed)), draws
-
-        def skip(carry, first):
-            return carry, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), draw_shapes)
-
-        def body(carry, i):
-            return lax.cond(i < n_valid, draw, skip, carry, start + i * thin)
 
         (state, accumulator, failures), draws = lax.scan(
             body, (state, accumulator, _no_failure()), jnp.arange(num_draws)
@@ -290,5 +327,3 @@ def run_draws(
         return state, accumulator, draws, failures
 
     return jax.vmap(one_chain)(states, chain_keys, accumulators)
-
-

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 import slamjax.blocks.columns as columns
+import slamjax.blocks.marginal_factors as marginal_factors
 import slamjax.blocks.rotation as rotation
 import slamjax.blocks.trait_groups as trait_groups
 import slamjax.sampler as sampler
@@ -122,6 +123,43 @@ def factor_prior_precision_changed(monkeypatch):
     monkeypatch.setattr(sampler, "sample_factor_scores", buggy)
 
 
+def _marginal_factors_copy(update: bool, log_det: bool):
+    """``marginal_factors.sample_factors_marginal`` with the update of F A after each factor or the
+    -1/2 log|Psi_l| term switchable (a copy: the planted bugs below turn one off)."""
+
+    def draw(key, variances, resid, Lambda, resid_precision, F, prior_mean, tau_F, h2_index, log_prior):
+        n, k = F.shape
+        weighted = Lambda * resid_precision[None, :]
+        A, M = weighted @ Lambda.T, resid @ weighted.T
+        log_det_V = jnp.sum(jnp.log(variances), axis=0) * log_det
+        keys = jax.random.split(key, 2 * k).reshape(k, 2)
+        FA = F @ A
+        for l in range(k):
+            b = M[:, l] - FA[:, l] + A[l, l] * (F[:, l] - prior_mean[:, l])
+            precision = A[l, l] + tau_F[l] / variances
+            log_likelihood = -0.5 * (log_det_V + jnp.sum(jnp.log(precision) - (b**2)[:, None] / precision, axis=0))
+            g = jax.random.categorical(keys[l, 0], log_likelihood + log_prior).astype(h2_index.dtype)
+            new = prior_mean[:, l] + b / precision[:, g] + normal(keys[l, 1], (n,)) / jnp.sqrt(precision[:, g])
+            if update:
+                FA = FA + (new - F[:, l])[:, None] * A[l][None, :]
+            F, h2_index = F.at[:, l].set(new), h2_index.at[l].set(g)
+        return F, h2_index, jnp.array(True)
+
+    return draw
+
+
+def marginal_factors_stale(monkeypatch):
+    """Step 5m: F A not updated after a factor's scores move (later factors see the old scores)."""
+    for module in (marginal_factors, sampler):
+        monkeypatch.setattr(module, "sample_factors_marginal", _marginal_factors_copy(update=False, log_det=True))
+
+
+def marginal_h2_log_determinant_dropped(monkeypatch):
+    """Step 5m without the -1/2 log|Psi_l| term of h2_Fl's marginal likelihood."""
+    for module in (marginal_factors, sampler):
+        monkeypatch.setattr(module, "sample_factors_marginal", _marginal_factors_copy(update=True, log_det=False))
+
+
 def delta_shape_plus_half(monkeypatch):
     """The ordered column shrinkage delta_h (MGPS, horseshoe) drawn with its Gamma shape + 0.5: the
     conditional draw sees shifted hyperparameters, the prior draws do not."""
@@ -190,6 +228,8 @@ BUGS = {
     "tau shape +1": tau_shape_plus_one,
     "factor prior precision x1.25": factor_prior_precision_changed,
     "delta shape +0.5": delta_shape_plus_half,
+    "marginal factors: F A not updated": marginal_factors_stale,
+    "marginal h2_F: log-determinant dropped": marginal_h2_log_determinant_dropped,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,
     "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,

@@ -8,7 +8,7 @@ import pytest
 from _models import tiny_model
 
 import slamjax as sj
-from slamjax.sampler import run_draws, run_warmup
+from slamjax.sampler import run_draws
 
 N, P = 30, 4
 SETTINGS = dict(num_warmup=20, num_samples=10, thin=2, seed=5)
@@ -26,10 +26,10 @@ def _folds(model, n_folds=3):
 def test_one_fold_by_hand_and_no_recompilation(model):
     folds = _folds(model)
     folds.iloc[-1] = np.nan  # never held out
-    before = run_warmup._cache_size(), run_draws._cache_size()
+    before = run_draws._cache_size()  # warm-up and draws: one compiled loop
     cv = sj.cross_validate(model, folds, missing="impute", **SETTINGS)
     # three folds of the same shapes: at most one compile of each loop
-    assert run_warmup._cache_size() - before[0] <= 1 and run_draws._cache_size() - before[1] <= 1
+    assert run_draws._cache_size() - before <= 1
     assert list(cv.correlations.index) == [0.0, 1.0, 2.0] and list(cv.correlations.columns) == model.trait_names
     assert cv.predictions.shape == (N, P) and list(cv.predictions.index) == model.individual_names
 
@@ -57,9 +57,9 @@ def test_one_fold_by_hand_and_no_recompilation(model):
 
 def test_only_the_chosen_traits_are_held_out(model):
     folds = _folds(model)
-    before = run_warmup._cache_size(), run_draws._cache_size()
+    before = run_draws._cache_size()  # warm-up and draws: one compiled loop
     cv = sj.cross_validate(model, folds, "trait2", missing="impute", **SETTINGS)
-    assert (run_warmup._cache_size(), run_draws._cache_size()) == before  # shapes as in the test above
+    assert run_draws._cache_size() - before <= 1  # three folds, one compile at most (none after the test above)
     assert list(cv.predictions.columns) == ["trait2"] and list(cv.correlations.columns) == ["trait2"]
     observed = ~np.isnan(model.inputs.Y[:, 2])
     assert np.array_equal(cv.predictions["trait2"].notna().values, observed)

@@ -28,7 +28,7 @@ STEPS = {"complete": N_STEPS}
 VARIANTS = {
     "complete": dict(),
     "flat-intercept": dict(intercept_precision=0.0),
-    "megalmm-sweep": dict(h2_draw="conditional", rotate_factors=False),
+    "megalmm-sweep": dict(h2_draw="conditional", rotate_factors=False, factor_h2_draw="given_F"),
     "imputed": dict(fraction_missing=0.2),
     "groups": dict(fraction_missing=0.3, missing="groups", max_missing_groups=3),
     "cholesky": dict(backend="cholesky"),
@@ -65,7 +65,11 @@ def test_variants_are_what_they_say():
     model, _ = geweke_model("woodbury")
     assert model.backend == "woodbury" and not model.data.latent_is_data
     model, _ = geweke_model("megalmm-sweep")
-    assert not model.data.collapsed_h2 and not model.data.rotate_factors
+    assert not model.data.collapsed_h2 and not model.data.rotate_factors and not model.data.marginal_factor_h2
+    for variant in ("complete", "flat-intercept", "imputed"):  # h2_F marginal over F: steps 5m and 7m
+        assert geweke_model(variant)[0].data.marginal_factor_h2
+    for variant in ("groups", "cholesky", "woodbury"):  # h2_F given F
+        assert not geweke_model(variant)[0].data.marginal_factor_h2
     for variant in VARIANTS:
         assert geweke_model(variant)[0].n_factors == 3
 

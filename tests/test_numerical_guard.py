@@ -152,15 +152,13 @@ def _nan_scores_at(monkeypatch, chain_keys, failures):
         return jnp.where(hit, jnp.nan, F), ok
 
     monkeypatch.setattr(sampler, "sample_factor_scores", nan_scores)
-    run_warmup.clear_cache()  # compiled loops would keep the original block
-    sampler.run_draws.clear_cache()
+    sampler.run_draws.clear_cache()  # the compiled loop (warm-up and draws) would keep the original block
 
 
 @pytest.fixture
 def fresh_loops():
     yield
-    run_warmup.clear_cache()  # drop the loops compiled with a monkeypatched block
-    sampler.run_draws.clear_cache()
+    sampler.run_draws.clear_cache()  # drop the loop compiled with a monkeypatched block
 
 
 def test_loops_keep_the_first_failing_sweep_of_each_chain(collapsed, monkeypatch, fresh_loops):

@@ -1,0 +1,123 @@
+"""Step 5m (``blocks/marginal_factors.py``) against its closed form, by brute force in the original
+coordinates: two factors with loadings on nearly the same traits, drawn in turn
+(h2_F1, F_1, h2_F2, F_2). Each piece of the sequence is checked against the dense n p x n p
+marginal (F_l and U_F integrated out) or the dense n x n Gaussian conditional of F_l, given the
+draws before it."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.special
+import scipy.stats
+
+import slamjax as sj
+import slamjax.blocks.marginal_factors as marginal_factors  # looked up at call time (planted bugs patch it)
+
+from _models import Q, covariance, tiny_model
+from _stats import Z_BOUND, z_mean, z_variance_normal
+
+N_DRAWS = 40_000
+H2_WEIGHTS = np.array([1.0, 2.0, 0.7])  # prior weights of the 3 grid points (h2 = 0, 1/3, 2/3)
+
+
+def _problem(seed: int = 7, n: int = 10, p: int = 3):
+    """A tiny eigen model with two factors and the step's inputs, in original coordinates."""
+    model = tiny_model(n=n, p=p, k=2, h2_divisions=3, priors=sj.Priors(F_h2=H2_WEIGHTS))
+    rng = np.random.default_rng(seed)
+    Lambda = rng.normal(size=(2, p)) * 1.2
+    Lambda[1] = Lambda[0] + 0.4 * Lambda[1]  # both factors on nearly the same traits: F_2's
+    # conditional depends strongly on the F_1 just drawn
+    return model, dict(
+        Lambda=Lambda,
+        d=rng.uniform(0.8, 2.5, p),  # the traits' residual precisions tau / (1 - h2)
+        tau_F=rng.uniform(0.6, 1.8, 2),
+        resid=rng.normal(size=(n, p)) * 1.5,  # Eta - X B - Z U_R
+        m=rng.normal(size=(n, 2)) * 0.5,  # X_F B_F
+        F=rng.normal(size=(n, 2)),  # the scores before the step
+        start=np.array([2, 0]),
+    )
+
+
+def _draws(model, inputs, seed: int):
+    """(F (draws, n, 2) in original coordinates, h2 indices (draws, 2)) of the step."""
+    Qm = jnp.asarray(Q(model))
+    rotated = {name: Qm.T @ inputs[name] for name in ("resid", "F", "m")}
+    draw = jax.jit(jax.vmap(lambda key: marginal_factors.sample_factors_marginal(
+        key, model.data.re.variances(), rotated["resid"], jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["d"]),
+        rotated["F"], rotated["m"], jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["start"], jnp.int32),
+        model.data.factor_log_prior)))
+    F, indices, ok = jax.device_get(draw(jax.random.split(jax.random.key(seed), N_DRAWS)))
+    assert ok.all()
+    return np.einsum("ij,djk->dik", np.asarray(Qm), F), indices
+
+
+def _log_marginal(model, inputs, l: int, r_star: np.ndarray) -> np.ndarray:
+    """log p(r*_d | h2_Fl = grid[g]) + log prior_g for every draw d and grid point g, with
+    r* = lambda_l x + E, x ~ N(0, V_g / tau_Fl) (rows of ``r_star``: vec of the n x p residual)."""
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    n = inputs["resid"].shape[0]
+    lam = inputs["Lambda"][l]
+    out = []
+    for h2 in grid:
+        cov = np.kron(np.diag(1.0 / inputs["d"]), np.eye(n)) + np.kron(np.outer(lam, lam), covariance(model, h2) / inputs["tau_F"][l])
+        sign, logdet = np.linalg.slogdet(cov)
+        out.append(-0.5 * logdet - 0.5 * np.einsum("da,ab,db->d", r_star, np.linalg.inv(cov), r_star))
+    return np.stack(out, axis=1) + np.log(H2_WEIGHTS / H2_WEIGHTS.sum())[None, :]
+
+
+def _vec(x: np.ndarray) -> np.ndarray:
+    """vec of n x p residuals (draws, n, p) stacked trait after trait."""
+    return np.swapaxes(x, -1, -2).reshape(x.shape[0], -1)
+
+
+def _scores_z(model, inputs, l: int, r_star: np.ndarray, g: np.ndarray, F_l: np.ndarray) -> np.ndarray:
+    """z of the mean and variance of F_l's draws standardised by their dense conditional
+    F_l | r*, h2_Fl ~ N(P^-1 (tau V^-1 m_l + r* D lambda_l), P^-1), P = tau V^-1 + lambda_l' D lambda_l I."""
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    n = F_l.shape[1]
+    lam, d, tau = inputs["Lambda"][l], inputs["d"], inputs["tau_F"][l]
+    standardised = np.empty_like(F_l)
+    for index, h2 in enumerate(grid):
+        rows = g == index
+        V_inv = np.linalg.inv(covariance(model, h2))
+        cov = np.linalg.inv(tau * V_inv + (lam * d) @ lam * np.eye(n))
+        rhs = tau * V_inv @ inputs["m"][:, l] + r_star[rows] @ (lam * d)
+        mean = rhs @ cov
+        standardised[rows] = (F_l[rows] - mean) / np.sqrt(np.diag(cov))[None, :]
+    return np.concatenate([z_mean(standardised, 0.0, 1.0), z_variance_normal(standardised, 1.0)])
+
+
+def _index_z(probabilities: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """z of mean(1{g = a} - P_d(a)) for every grid point a: the draws' indices against the
+    per-draw probabilities P_d of their exact conditional."""
+    indicator = g[:, None] == np.arange(probabilities.shape[1])[None, :]
+    difference = (indicator - probabilities).mean(axis=0)
+    se = np.sqrt(np.sum(probabilities * (1.0 - probabilities), axis=0)) / probabilities.shape[0]
+    return difference / se
+
+
+def marginal_factors_z(seed: int = 0) -> np.ndarray:
+    """Every z of the sequence check (module docstring): h2_F1, F_1 | h2_F1, h2_F2 | F_1, F_2 | h2_F2, F_1."""
+    model, inputs = _problem()
+    F, g = _draws(model, inputs, seed)
+    Lambda, resid, m = inputs["Lambda"], inputs["resid"], inputs["m"]
+    z = []
+    # factor 1 given the starting F_2: r* = resid - F_2 lambda_2' - m_1 lambda_1'
+    r1 = resid - np.outer(inputs["F"][:, 1], Lambda[1]) - np.outer(m[:, 0], Lambda[0])
+    log_p = _log_marginal(model, inputs, 0, _vec(r1[None]))[0]
+    z.append(_index_z(np.broadcast_to(np.exp(log_p - scipy.special.logsumexp(log_p)), (N_DRAWS, 3)), g[:, 0]))
+    z.append(_scores_z(model, inputs, 0, np.broadcast_to(resid - np.outer(inputs["F"][:, 1], Lambda[1]), (N_DRAWS,) + resid.shape),
+                       g[:, 0], F[:, :, 0]))
+    # factor 2 given the F_1 just drawn
+    r2 = resid[None] - F[:, :, :1] * Lambda[0][None, None, :]
+    log_p = _log_marginal(model, inputs, 1, _vec(r2 - np.outer(m[:, 1], Lambda[1])[None]))
+    z.append(_index_z(np.exp(log_p - scipy.special.logsumexp(log_p, axis=1, keepdims=True)), g[:, 1]))
+    z.append(_scores_z(model, inputs, 1, r2, g[:, 1], F[:, :, 1]))
+    return np.concatenate(z)
+
+
+def test_marginal_factor_draws_match_their_closed_forms():
+    z = marginal_factors_z()
+    assert np.all(np.abs(z) < Z_BOUND), z
