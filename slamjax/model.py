@@ -88,14 +88,16 @@ class Model:
         rotate_factors: draw the rotation of every pair of factors each sweep (step 0, an exact
             generalised Gibbs step). The data see only F Lambda, so without it chains settle in
             different rotations of the factors, with different splits of G and R.
-        factor_h2_draw: "marginal" adds step 5m to every sweep: each factor's h2 and scores in
-            turn, h2_F drawn marginal over that factor's scores and random effects (an exact
-            blocked Gibbs step; ``slamjax.blocks.marginal_factors``). The draw of h2_F given F
-            sticks where a factor is weakly determined by the data; this one does not. It costs
-            O(n G + n k) per factor after one n x p x k product (0.2-0.7 ms per sweep per chain on
-            the 2-core CPU at n = 200-500). "given_F" leaves h2_F to the factor block (MegaLMM's
-            draw). "auto" (default): "marginal" with one random effect (the eigen backend) and no
-            missing-data groups, which it needs; else "given_F".
+        factor_h2_draw: "marginal" adds two exact steps to every sweep, both marginal over the
+            factors' random effects (``slamjax.blocks.marginal_factors``): 5l moves the factors'
+            means and the traits' intercepts together along the directions that leave the fit
+            unchanged (the pedigree's top eigenvector is nearly constant, so without it the
+            intercepts mix slowly), and 5m draws each factor's h2 marginal over its scores, then
+            the scores (h2_F given F sticks where a factor is weakly determined by the data). They
+            cost O(n G + n k) per factor after one n x p x k product (0.2-0.7 ms per sweep per
+            chain on the 2-core CPU at n = 200-600). "given_F" leaves h2_F to the factor block
+            (MegaLMM's draw). "auto" (default): "marginal" with one random effect (the eigen
+            backend) and no missing-data groups, which it needs; else "given_F".
         markers: marker genotypes as fixed effects of the factors, F = X_F B_F + M B_M + Z U_F + E_F
             (individuals x markers, a DataFrame aligned by index or an array in the model's order,
             or ``sj.markers.Markers(genotypes, missing=, map=, window=, sampler=)``): an m x k

@@ -22,7 +22,7 @@ from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree
 
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
-from .blocks.marginal_factors import sample_factors_marginal
+from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
 from .blocks.columns import sample_columns
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
@@ -38,7 +38,7 @@ BLOCK_NAMES = (
     "trait h2 (step 2)",
     "trait regressions [B; Lambda] and tau (step 1)",
     "trait random effects U_R (step 3)",
-    "factor h2 F_h2 (steps 5m and 5)",
+    "factor means and h2 F_h2 (steps 5l, 5m and 5)",
     "factor regressions B_F and tau_F (step 4)",
     "factor random effects U_F (step 6)",
     "factor scores F (step 7)",
@@ -120,17 +120,25 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     B, Lambda = coef[:b], coef[b:]
     resid_variance = re.residual_proportion(h2_index) / tau
 
-    # 5m: (h2_Fl, F_l) for each factor in turn, h2_Fl marginal over F_l and U_F
-    # (blocks/marginal_factors.py); steps 4-6 redraw U_F given the new F before anything uses it.
+    # 5l: the factors' means and the traits' intercepts moved together; 5m: (h2_Fl, F_l) for each
+    # factor in turn, h2_Fl marginal over F_l; both marginal over U_F (blocks/marginal_factors.py).
+    # Steps 4-6 redraw U_F given the new F before anything uses it.
     h2_ok = jnp.array(True)
     if data.marginal_factor_h2:
         B_F_now = B_F_rotated[: data.X_F.shape[1]] if data.rotate_factors else state.B_F
         F_fixed_now = data.X_F @ B_F_now + (marker_state.fitted if markers is not None else 0.0)
+        variances = re.variances()
+        F, B0, shift_ok = sample_intercept_shift(
+            jax.random.fold_in(keys[2], 0x51), data.X[:, 0], variances, F, F_fixed_now, state.tot_F_prec,
+            state.F_h2_index, Lambda, B[0], data.intercept_precision * tau,
+        )
+        B = B.at[0].set(B0)
         F, F_h2_marginal, h2_ok = sample_factors_marginal(
-            jax.random.fold_in(keys[2], 0x5E), re.variances(), state.Eta - data.X @ B - re.effect_on_rows(U_R),
+            jax.random.fold_in(keys[2], 0x5E), variances, state.Eta - data.X @ B - re.effect_on_rows(U_R),
             Lambda, 1.0 / resid_variance, F, F_fixed_now, state.tot_F_prec, state.F_h2_index, data.factor_log_prior,
         )
         state = eqx.tree_at(lambda st: st.F_h2_index, state, F_h2_marginal)
+        h2_ok = h2_ok & shift_ok
 
     # 4-6: factors, the same three blocks on (F - M B_M, X_F); the marker effects' prior, scaled
     # by tau_F, adds its terms to tau_F's Gamma.

@@ -148,6 +148,17 @@ def _marginal_factors_copy(update: bool, log_det: bool):
     return draw
 
 
+def intercept_shift_without_B0_prior(monkeypatch):
+    """Step 5l: the shift t drawn without the intercepts' prior term (as if B_0 were flat)."""
+    original = marginal_factors.sample_intercept_shift
+
+    def buggy(key, intercept, variances, F, prior_mean, tau_F, h2_index, Lambda, B0, B0_precision):
+        return original(key, intercept, variances, F, prior_mean, tau_F, h2_index, Lambda, B0, 0.0 * B0_precision)
+
+    for module in (marginal_factors, sampler):
+        monkeypatch.setattr(module, "sample_intercept_shift", buggy)
+
+
 def marginal_factors_stale(monkeypatch):
     """Step 5m: F A not updated after a factor's scores move (later factors see the old scores)."""
     for module in (marginal_factors, sampler):
@@ -229,6 +240,7 @@ BUGS = {
     "factor prior precision x1.25": factor_prior_precision_changed,
     "delta shape +0.5": delta_shape_plus_half,
     "marginal factors: F A not updated": marginal_factors_stale,
+    "intercept shift: B_0 prior dropped": intercept_shift_without_B0_prior,
     "marginal h2_F: log-determinant dropped": marginal_h2_log_determinant_dropped,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,

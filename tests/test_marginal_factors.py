@@ -121,3 +121,41 @@ def marginal_factors_z(seed: int = 0) -> np.ndarray:
 def test_marginal_factor_draws_match_their_closed_forms():
     z = marginal_factors_z()
     assert np.all(np.abs(z) < Z_BOUND), z
+
+
+def intercept_shift_z(seed: int = 0) -> np.ndarray:
+    """z of the mean and variance of the shift t of step 5l (F + 1 t', B_0 - t' Lambda, k = 2) against
+    the dense Gaussian conditional in original coordinates: precision diag(tau_l 1' V_l^-1 1) +
+    Lambda W Lambda', linear term -tau_l 1' V_l^-1 (f_l - m_l) + Lambda W B_0 (W: B_0's prior precision)."""
+    model, inputs = _problem(seed=3)
+    rng = np.random.default_rng(4)
+    Lambda, tau_F, m, F = inputs["Lambda"], inputs["tau_F"], inputs["m"], inputs["F"] + 2.0
+    n, p = inputs["resid"].shape
+    B0, w = rng.normal(size=p), rng.uniform(0.5, 3.0, p)
+    h2_index = np.array([2, 1])
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    ones = np.ones(n)
+    V_inv = [np.linalg.inv(covariance(model, grid[g]) / tau_F[l]) for l, g in enumerate(h2_index)]
+    precision = np.diag([ones @ V @ ones for V in V_inv]) + (Lambda * w) @ Lambda.T
+    rhs = np.array([-ones @ V @ (F[:, l] - m[:, l]) for l, V in enumerate(V_inv)]) + (Lambda * w) @ B0
+    cov = np.linalg.inv(precision)
+    mean = cov @ rhs
+
+    Qm = Q(model)
+    x = Qm.T @ ones
+    np.testing.assert_allclose(np.asarray(model.data.X[:, 0]), x, atol=1e-10)  # the rotated intercept column
+    draw = jax.jit(jax.vmap(lambda key: marginal_factors.sample_intercept_shift(
+        key, jnp.asarray(x), model.data.re.variances(), jnp.asarray(Qm.T @ F), jnp.asarray(Qm.T @ m),
+        jnp.asarray(tau_F), jnp.asarray(h2_index, jnp.int32), jnp.asarray(Lambda), jnp.asarray(B0), jnp.asarray(w))))
+    F_new, B0_new, ok = jax.device_get(draw(jax.random.split(jax.random.key(seed), 4000)))
+    assert ok.all()
+    t = np.einsum("dik,i->dk", F_new - (Qm.T @ F)[None], x) / (x @ x)
+    np.testing.assert_allclose(F_new, (Qm.T @ F)[None] + x[None, :, None] * t[:, None, :], atol=1e-10)
+    np.testing.assert_allclose(B0_new, B0[None] - t @ Lambda, atol=1e-10)  # the fit X B + F Lambda is unchanged
+    sd = np.sqrt(np.diag(cov))
+    return np.concatenate([z_mean(t, mean, sd), z_variance_normal(t, sd**2)])
+
+
+def test_intercept_shift_matches_its_closed_form():
+    z = intercept_shift_z()
+    assert np.all(np.abs(z) < Z_BOUND), z

@@ -1,5 +1,7 @@
-"""Step 5m: each factor's h2 and scores in turn, h2_Fl marginal over its scores F_l and U_F
-(one random effect in eigen coordinates, no missing-data groups).
+"""Steps 5l and 5m, marginal over the factors' random effects U_F (one random effect in eigen
+coordinates, no missing-data groups): 5l (``sample_intercept_shift``) moves the factors' means and
+the traits' intercepts together; 5m, below, draws each factor's h2 and scores in turn, h2_Fl
+marginal over its scores F_l and U_F.
 
 In the rotated coordinates of the eigen backend the rows are independent. A priori, marginal over
 U_F, the columns of F are independent,
@@ -33,7 +35,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._random import normal
 
-__all__ = ["sample_factors_marginal"]
+__all__ = ["sample_factors_marginal", "sample_intercept_shift"]
 
 
 def sample_factors_marginal(
@@ -75,3 +77,40 @@ def sample_factors_marginal(
 
     F, _, h2_index = lax.fori_loop(0, k, one_factor, (F, F @ A, h2_index))
     return F, h2_index, jnp.all(jnp.isfinite(F))
+
+
+def sample_intercept_shift(
+    key: PRNGKeyArray,
+    intercept: Float[Array, " n"],
+    variances: Float[Array, "n G"],
+    F: Float[Array, "n k"],
+    prior_mean: Float[Array, "n k"],
+    tau_F: Float[Array, " k"],
+    h2_index: Int[Array, " k"],
+    Lambda: Float[Array, "k p"],
+    B0: Float[Array, " p"],
+    B0_precision: Float[Array, " p"],
+) -> tuple[Float[Array, "n k"], Float[Array, " p"], Bool[Array, ""]]:
+    """Step 5l: the factors' means and the traits' intercepts moved together.
+
+    (F, B_0) -> (F + x t', B_0 - t' Lambda) leaves X B + F Lambda unchanged for every t (x: the
+    intercept column, rotated), so only the priors weigh t: F_l ~ N(m_l, diag(Psi_l)) marginal over
+    U_F (module docstring) and B_0j ~ N(0, 1 / w_j) (w_j = the intercept's precision times tau_j;
+    0 when flat). Translations are a group with Lebesgue (Haar) measure and Jacobian 1, so drawing
+
+        t ~ N(P^-1 r, P^-1),  P = diag(sum_i x_i^2 / Psi_il) + Lambda diag(w) Lambda',
+                              r_l = -sum_i x_i (F_il - m_il) / Psi_il + (Lambda diag(w) B_0)_l,
+
+    is an exact generalised Gibbs step (Liu & Sabatti 2000). Without a factor intercept, the
+    factors' component along x (the pedigree's top eigenvector is nearly constant, and its
+    eigenvalue large) trades with the traits' intercepts, which then mix slowly. Returns (F, B_0, ok).
+    """
+    inverse_Psi = tau_F[None, :] / variances[:, h2_index]  # (n, k)
+    weighted_Lambda = Lambda * B0_precision[None, :]
+    precision = jnp.diag((intercept**2) @ inverse_Psi) + weighted_Lambda @ Lambda.T
+    rhs = -(intercept[:, None] * (F - prior_mean) * inverse_Psi).sum(axis=0) + weighted_Lambda @ B0
+    chol = jnp.linalg.cholesky(precision)
+    t = jax.scipy.linalg.cho_solve((chol, True), rhs) + jax.scipy.linalg.solve_triangular(
+        chol.T, normal(key, rhs.shape), lower=False)
+    ok = jnp.all(jnp.isfinite(t))
+    return F + intercept[:, None] * t[None, :], B0 - t @ Lambda, ok
