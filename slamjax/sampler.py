@@ -38,7 +38,7 @@ BLOCK_NAMES = (
     "trait h2 (step 2)",
     "trait regressions [B; Lambda] and tau (step 1)",
     "trait random effects U_R (step 3)",
-    "factor means and h2 F_h2 (steps 5l, 5m and 5)",
+    "factor h2 F_h2 and the factor means (steps 5l, 5m and 5)",
     "factor regressions B_F and tau_F (step 4)",
     "factor random effects U_F (step 6)",
     "factor scores F (step 7)",
