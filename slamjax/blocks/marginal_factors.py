@@ -34,6 +34,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._random import normal
+from .factors import sample_rows_given_precision
 
 __all__ = ["sample_factors_marginal", "sample_intercept_shift"]
 
@@ -109,8 +110,6 @@ def sample_intercept_shift(
     weighted_Lambda = Lambda * B0_precision[None, :]
     precision = jnp.diag((intercept**2) @ inverse_Psi) + weighted_Lambda @ Lambda.T
     rhs = -(intercept[:, None] * (F - prior_mean) * inverse_Psi).sum(axis=0) + weighted_Lambda @ B0
-    chol = jnp.linalg.cholesky(precision)
-    t = jax.scipy.linalg.cho_solve((chol, True), rhs) + jax.scipy.linalg.solve_triangular(
-        chol.T, normal(key, rhs.shape), lower=False)
-    ok = jnp.all(jnp.isfinite(t))
-    return F + intercept[:, None] * t[None, :], B0 - t @ Lambda, ok
+    t, ok = sample_rows_given_precision(key, precision, rhs[None, :])
+    t = t[0]
+    return F + intercept[:, None] * t[None, :], B0 - t @ Lambda, ok & jnp.all(jnp.isfinite(t))
