@@ -44,6 +44,7 @@ class SamplerData(eqx.Module):
     groups: MissingGroups | None = None  # missing-data groups; None: every missing cell imputed
     collapsed_h2: bool = eqx.field(static=True, default=True)  # h2 drawn marginal over beta and tau
     rotate_factors: bool = eqx.field(static=True, default=True)  # step 0: draw the factors' rotation
+    shear_factors: bool = eqx.field(static=True, default=False)  # step 0 also draws shears of the factors
     # steps 5l and 5m (blocks/marginal_factors.py), marginal over U_F (eigen backend, no missing-data groups)
     marginal_factor_h2: bool = eqx.field(static=True, default=False)
     markers: MarkerData | None = None  # marker effects of the factors (``slamjax.markers``)

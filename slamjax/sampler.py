@@ -82,7 +82,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
     B_F_precision = data.B_F_prior.precision(state.B_F_prior)
 
-    # 0: the factors' rotation, marginal over U_F (redrawn in steps 4-6 before it is used).
+    # 0: the factors' rotation and shears, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
     rotation_ok = jnp.array(True)
     markers = data.markers
@@ -95,7 +95,7 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
             offset = marker_state.fitted
         F, B_F_rotated, Lambda_rotated, T = sample_factor_rotation(
             keys[7], re, F, data.X_F, B_F_now, state.Lambda, state.F_h2_index, state.tot_F_prec,
-            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset,
+            B_F_weights, Lambda_precision, state.tot_Eta_prec, offset=offset, shear=data.shear_factors,
         )
         rotation_ok = _finite(F, B_F_rotated, Lambda_rotated)
         if markers is not None:

@@ -66,6 +66,31 @@ def rotation_uniform_angle(monkeypatch):
     monkeypatch.setattr(rotation, "von_mises", uniform_angle)
 
 
+def _plant_shear(monkeypatch, with_Lambda_prior: bool, own_prior: bool):
+    """rotation._shear with its Lambda prior term dropped, or with the prior of the factor that is
+    added (m) in place of the one that moves (l)."""
+
+    def buggy(key, R, Lambda_now, M, Lambda_weights, l, m, move):
+        Rl, Rm, Ml = R[:, l].T, R[:, m].T, M[l] if own_prior else M[m]
+        weights = Lambda_weights[m] if with_Lambda_prior else jnp.zeros_like(Lambda_weights[m])
+        precision = jnp.einsum("pi,pij,pj->p", Rm, Ml, Rm) + jnp.sum(weights * Lambda_now[l] ** 2, axis=-1)
+        linear = jnp.einsum("pi,pij,pj->p", Rl, Ml, Rm) - jnp.sum(weights * Lambda_now[m] * Lambda_now[l], axis=-1)
+        s = jnp.where(move, (normal(key, l.shape) - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
+        return R.at[:, l].add(s[None, :] * R[:, m]), Lambda_now.at[m].add(-s[:, None] * Lambda_now[l])
+
+    monkeypatch.setattr(rotation, "_shear", buggy)
+
+
+def shear_without_Lambda_prior(monkeypatch):
+    """The shears' target without the Lambda prior term."""
+    _plant_shear(monkeypatch, with_Lambda_prior=False, own_prior=True)
+
+
+def shear_other_factor_prior(monkeypatch):
+    """Each shear F_l + s F_m weighed with factor m's prior (its h2_F, tau_F and B_F precisions)."""
+    _plant_shear(monkeypatch, with_Lambda_prior=True, own_prior=False)
+
+
 def stale_h2_index(monkeypatch):
     """Collapsed h2: (B, Lambda, tau) drawn at the previous h2 index instead of the new one."""
 
@@ -233,6 +258,8 @@ BUGS = {
     "rotation: B_F prior dropped": rotation_without_B_F_prior,
     "rotation: Lambda prior dropped": rotation_without_Lambda_prior,
     "rotation: uniform angle": rotation_uniform_angle,
+    "shear: Lambda prior dropped": shear_without_Lambda_prior,
+    "shear: the other factor's prior": shear_other_factor_prior,
     "collapsed h2: stale index": stale_h2_index,
     "h2 log-determinant dropped": h2_log_determinant_dropped,
     "U variance x0.8": effect_variance_shrunk,

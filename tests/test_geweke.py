@@ -66,7 +66,10 @@ def test_variants_are_what_they_say():
     assert model.backend == "woodbury" and not model.data.latent_is_data
     model, _ = geweke_model("megalmm-sweep")
     assert not model.data.collapsed_h2 and not model.data.rotate_factors and not model.data.marginal_factor_h2
-    for variant in ("complete", "flat-intercept", "imputed"):  # h2_F marginal over F: steps 5m and 7m
+    assert not model.data.shear_factors
+    for variant in set(VARIANTS) - {"megalmm-sweep"}:  # step 0 rotates and shears
+        assert geweke_model(variant)[0].data.rotate_factors and geweke_model(variant)[0].data.shear_factors
+    for variant in ("complete", "flat-intercept", "imputed"):  # h2_F marginal over F: steps 5l and 5m
         assert geweke_model(variant)[0].data.marginal_factor_h2
     for variant in ("groups", "cholesky", "woodbury"):  # h2_F given F
         assert not geweke_model(variant)[0].data.marginal_factor_h2

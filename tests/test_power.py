@@ -20,11 +20,13 @@ from test_columns import columns_z
 from test_geweke import geweke_variant_z
 from test_marginal_factors import intercept_shift_z, marginal_factors_z
 from test_observation import links_geweke_z
-from test_rotation import rotation_position_z
+from test_rotation import rotation_position_z, shear_z
 
 CATCHERS = {
     "rotation per position (k=3)": lambda seed=0: rotation_position_z(3, seed=seed),
     "rotation per position (k=5)": lambda seed=0: rotation_position_z(5, seed=seed),
+    "shears per position (k=3)": lambda seed=0: rotation_position_z(3, seed=seed, shear=True),
+    "shears (closed form)": lambda seed=0: shear_z(seed=seed + 1),
     "columns (collapsed)": lambda seed=0: columns_z("eigen", True, seed=seed),
     "columns (conditional)": lambda seed=0: columns_z("eigen", False, seed=seed),
     "marginal factors (closed form)": lambda seed=0: marginal_factors_z(seed=seed),
@@ -39,6 +41,8 @@ CAUGHT_BY = {
     "rotation: B_F prior dropped": ["rotation per position (k=3)"],
     "rotation: Lambda prior dropped": ["rotation per position (k=5)"],
     "rotation: uniform angle": ["rotation per position (k=3)"],
+    "shear: Lambda prior dropped": ["shears (closed form)", "shears per position (k=3)"],
+    "shear: the other factor's prior": ["shears (closed form)", "shears per position (k=3)"],
     "collapsed h2: stale index": ["columns (collapsed)"],
     "h2 log-determinant dropped": ["columns (collapsed)", "columns (conditional)"],
     "U variance x0.8": ["columns (collapsed)"],

@@ -30,24 +30,31 @@ def _arguments(model, state):
 
 
 def _log_density(model, state, theta):
-    """The explicit log density (original coordinates, full n x n V) of (F R, B_F R, R' Lambda), k = 2."""
-    data = model.data
+    """The explicit log density (original coordinates, full n x n V) of (F R, B_F R, R' Lambda), k = 2,
+    at angles ``theta`` (an array)."""
     c, s = np.cos(theta), np.sin(theta)
-    R = np.array([[c, -s], [s, c]])
+    return _log_density_of(model, state, np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2))
+
+
+def _log_density_of(model, state, R):
+    """The explicit log density of (F R, B_F R, R^-1 Lambda) for invertible 2 x 2 matrices R (..., 2, 2):
+    with E = F - X_F B_F, column m of (E R, B_F R) is (E, B_F) R[:, m], so its prior terms are
+    R[:, m]' (tau_Fm E' V_m^-1 E + tau_Fm B_F' diag(D_m) B_F) R[:, m]."""
+    data = model.data
     Qm = Q(model)
-    F = Qm @ np.asarray(state.F) @ R
-    B_F = np.asarray(state.B_F) @ R
-    Lambda = R.T @ np.asarray(state.Lambda)
-    E = F - Qm @ np.asarray(data.X_F) @ B_F
+    B_F = np.asarray(state.B_F)
+    E = Qm @ np.asarray(state.F) - Qm @ np.asarray(data.X_F) @ B_F
     tau_F, tau = np.asarray(state.tot_F_prec), np.asarray(state.tot_Eta_prec)
     B_precision = np.asarray(data.B_F_prior.precision(state.B_F_prior))
     Lambda_precision = np.asarray(data.Lambda_prior.precision(state.Lambda_prior))
+    R = np.asarray(R, dtype=float)
+    Lambda = np.linalg.solve(R, np.broadcast_to(np.asarray(state.Lambda), (*R.shape[:-2], *state.Lambda.shape)))
     total = 0.0
     for m in range(2):
         V = covariance(model, float(data.h2_grid[int(state.F_h2_index[m]), 0]))
-        total -= 0.5 * tau_F[m] * E[:, m] @ np.linalg.solve(V, E[:, m])
-        total -= 0.5 * tau_F[m] * np.sum(B_precision[:, m] * B_F[:, m] ** 2)
-        total -= 0.5 * np.sum(tau * Lambda_precision[m] * Lambda[m] ** 2)
+        A = tau_F[m] * (E.T @ np.linalg.solve(V, E) + B_F.T @ (B_precision[:, m : m + 1] * B_F))
+        total = total - 0.5 * np.einsum("...i,ij,...j->...", R[..., :, m], A, R[..., :, m])
+        total = total - 0.5 * np.sum(tau * Lambda_precision[m] * Lambda[..., m, :] ** 2, axis=-1)
     return total
 
 
@@ -67,13 +74,60 @@ def test_rotation_angle_follows_its_conditional(backend, seed):
                                atol=1e-8)
     theta = np.arctan2(R[:, 1, 0], R[:, 0, 0]) % (2 * np.pi)
     grid = np.linspace(0.0, 2 * np.pi, 4001)
-    log_density = np.array([_log_density(model, state, t) for t in grid])
+    log_density = _log_density(model, state, grid)
     density = np.exp(log_density - log_density.max())
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
     cdf /= cdf[-1]
     z_m, z_v = z_uniform(np.interp(theta, grid, cdf))
     assert abs(z_m) < Z_BOUND and abs(z_v) < Z_BOUND, (z_m, z_v)
     assert scipy.stats.kstest(np.interp(theta, grid, cdf), "uniform").pvalue > 1e-4
+
+
+def _gaussian_of(log_density):
+    """Mean and sd of a density whose log is quadratic, from its values at -1, 0 and 1."""
+    below, centre, above = (log_density(s) for s in (-1.0, 0.0, 1.0))
+    curvature, slope = 0.5 * (above + below) - centre, 0.5 * (above - below)
+    return -slope / (2.0 * curvature), np.sqrt(-0.5 / curvature)
+
+
+def shear_z(backend: str = "eigen", seed: int = 1, n_draws: int = N_DRAWS) -> np.ndarray:
+    """z-scores of the two shears of k = 2 factors against their closed forms.
+
+    The angle is fixed at 0 (``von_mises`` replaced; the flip theta = pi, which the step still
+    draws, changes no shear's conditional), so the step returns T = +-S1(s1) S2(s2) with
+    S1(s) = [[1, 0], [s, 1]] (F_1 + s F_2) and S2(s) = [[1, s], [0, 1]] (F_2 + s F_1). The log
+    density of (F T, B_F T, T^-1 Lambda) in original coordinates, with the full n x n V, is
+    quadratic in each shear: three points give the conditional of s1 and, draw by draw, of s2
+    given s1. Standardised, both are N(0, 1): the z-scores of their means and variances."""
+    model = tiny_model(backend=backend)
+    state = prior_state(model, seed=seed)
+    state = eqx.tree_at(lambda s: s.F_h2_index, state, jnp.array([1, 3], dtype=jnp.int32))  # unequal h2_F
+    arguments = _arguments(model, state)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rotation, "von_mises", lambda key, mu, kappa: jnp.zeros_like(mu))
+        draw = jax.jit(jax.vmap(lambda key: rotation.sample_factor_rotation(key, **arguments, shear=True)[3]))
+        T = np.asarray(draw(jax.random.split(jax.random.key(seed), n_draws)))
+    s1, s2 = T[:, 1, 0] / T[:, 0, 0], T[:, 0, 1] / T[:, 0, 0]
+    def S1(s):  # (..., 2, 2)
+        s = np.asarray(s, dtype=float)
+        return np.stack([np.stack([np.ones_like(s), np.zeros_like(s)], -1), np.stack([s, np.ones_like(s)], -1)], -2)
+
+    def S2(s):
+        return np.swapaxes(S1(s), -1, -2)
+
+    np.testing.assert_allclose(T / T[:, :1, :1], S1(s1) @ S2(s2), atol=1e-9)
+    mean1, sd1 = _gaussian_of(lambda s: _log_density_of(model, state, S1(s)))
+    mean2, sd2 = _gaussian_of(lambda s: _log_density_of(model, state, S1(s1) @ S2(np.full(n_draws, s))))
+    z1, z2 = (s1 - mean1) / sd1, (s2 - mean2) / sd2
+    return np.array([z_mean(z1, 0.0, 1.0), z_mean(z1**2, 1.0, np.sqrt(2.0)),
+                     z_mean(z2, 0.0, 1.0), z_mean(z2**2, 1.0, np.sqrt(2.0))])
+
+
+@pytest.mark.parametrize("backend", ["eigen", "cholesky"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_shears_follow_their_conditionals(backend, seed):
+    z = shear_z(backend, seed)
+    assert np.all(np.abs(z) < Z_BOUND), z
 
 
 @pytest.mark.parametrize("k", [2, 3, 4, 5, 10])
@@ -87,17 +141,21 @@ def test_round_robin_visits_every_pair_once_in_disjoint_rounds(k):
 
 @pytest.mark.parametrize("backend", ["eigen", "cholesky"])
 @pytest.mark.parametrize("k", [3, 4])
-def test_rotation_leaves_the_data_fit_unchanged(backend, k):
-    """F Lambda and F - X_F B_F rotate together: F' Lambda' = F Lambda, E' = E R with R orthogonal,
-    and R is the rotation returned (the one the sweep applies to the markers' fitted part)."""
+@pytest.mark.parametrize("shear", [False, True])
+def test_rotation_leaves_the_data_fit_unchanged(backend, k, shear):
+    """F Lambda and F - X_F B_F transform together: F' Lambda' = F Lambda, F' = F R, B_F' = B_F R and
+    Lambda' = R^-1 Lambda, R orthogonal without shears, and R is the matrix returned (the one the
+    sweep applies to the markers' fitted part)."""
     model = tiny_model(k=k, p=6, backend=backend)
     state = prior_state(model)
-    F, B_F, Lambda, T = sample_factor_rotation(jax.random.key(3), **_arguments(model, state))
+    F, B_F, Lambda, T = sample_factor_rotation(jax.random.key(3), **_arguments(model, state), shear=shear)
     np.testing.assert_allclose(np.asarray(F @ Lambda), np.asarray(state.F @ state.Lambda), atol=1e-10)
     R = np.linalg.lstsq(np.asarray(state.F), np.asarray(F), rcond=None)[0]
-    np.testing.assert_allclose(R.T @ R, np.eye(k), atol=1e-10)
     np.testing.assert_allclose(np.asarray(T), R, atol=1e-10)
     np.testing.assert_allclose(np.asarray(B_F), np.asarray(state.B_F) @ R, atol=1e-10)
+    np.testing.assert_allclose(np.asarray(Lambda), np.linalg.solve(R, np.asarray(state.Lambda)), atol=1e-9)
+    orthogonal = np.allclose(R.T @ R, np.eye(k), atol=1e-10)
+    assert orthogonal != shear
     assert not np.allclose(R, np.eye(k), atol=1e-3)
 
 
@@ -141,8 +199,9 @@ def _unequal_hyperparameters(model, k, seed):
     )
 
 
-def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, seed: int = 0):
-    """z-scores of the expectations one rotation step must leave unchanged, position by position.
+def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, seed: int = 0, shear: bool = False):
+    """z-scores of the expectations one rotation step (with shears: ``shear``) must leave unchanged,
+    position by position.
 
     The step is a generalised Gibbs step: applied to draws from the prior of (F, B_F, Lambda)
     given the hyperparameters (marginal over U_F, which the step integrates out), it must return
@@ -160,7 +219,7 @@ def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, s
     rotate = jax.jit(jax.vmap(lambda key, F, B_F, Lambda: rotation.sample_factor_rotation(  # looked up now: patchable
         key, data.re, F, data.X_F, B_F, Lambda, jnp.asarray(hyper["F_h2_index"], jnp.int32),
         jnp.asarray(hyper["tau_F"]), jnp.asarray(hyper["B_F_precision"]), jnp.asarray(hyper["Lambda_precision"]),
-        jnp.asarray(hyper["tau"]))))
+        jnp.asarray(hyper["tau"]), shear=shear)))
     F, B_F, Lambda, _ = jax.device_get(rotate(jax.random.split(jax.random.key(seed), n_draws),
                                            jnp.asarray(Qm.T @ F), jnp.asarray(B_F), jnp.asarray(Lambda)))
     F = Qm @ F
@@ -190,4 +249,11 @@ def rotation_position_z(k: int, backend: str = "eigen", n_draws: int = 20_000, s
 @pytest.mark.parametrize("k", [2, 3, 4, 5])
 def test_rotation_keeps_the_prior_of_every_position(k, backend):
     z = rotation_position_z(k, backend)
+    assert np.all(np.abs(z) < Z_BOUND), (np.argmax(np.abs(z)), np.max(np.abs(z)))
+
+
+@pytest.mark.parametrize("backend", ["eigen", "cholesky"])
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_rotation_with_shears_keeps_the_prior_of_every_position(k, backend):
+    z = rotation_position_z(k, backend, shear=True)
     assert np.all(np.abs(z) < Z_BOUND), (np.argmax(np.abs(z)), np.max(np.abs(z)))

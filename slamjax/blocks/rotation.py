@@ -1,4 +1,4 @@
-"""Step 0: an exact draw of the factors' rotation, one pair of factors at a time.
+"""Step 0: exact draws of the factors' rotation and shears, one pair of factors at a time.
 
 The data see the factors only through F Lambda, which is unchanged by (F, B_F, Lambda) ->
 (F R, B_F R, R' Lambda) for any rotation R. Only the priors tell rotations apart (each factor has
@@ -24,6 +24,24 @@ A pair whose terms are not finite (NaN or infinite F, B_F, Lambda or prior preci
 angle NaN, so the rotated arrays are not finite and the sweep reports the failure (a finite but
 huge concentration is fine: its angle is the mode).
 
+Shears (``shear=True``). Rotations leave the factors' Gram matrix alone; the data are as blind to
+(F, B_F, Lambda) -> (F T, B_F T, T^-1 Lambda) for any invertible T, and the priors alone weigh
+the factors' correlations too. In each round, after its rotations, every pair (a, b) is sheared
+both ways: for (l, m) = (a, b), then (b, a), column l of T gains s times column m (F_l + s F_m,
+B_F,l + s B_F,m) and row m of Lambda loses s times row l, so F Lambda is unchanged. With t_l the
+columns of T so far, M_l = tau_Fl E' V_l^-1 E + sum_i tau_Fl D^B_il b_i b_i' (the matrices the
+rotations use) and w_m = tau D^Lambda_m,
+
+    log p(s) = -1/2 [ (t_l + s t_m)' M_l (t_l + s t_m) + sum_j w_mj (Lambda_mj - s Lambda_lj)^2 ] + const,
+
+so s ~ N(-c / P, 1 / P) with P = t_m' M_l t_m + sum_j w_mj Lambda_lj^2 and
+c = t_l' M_l t_m - sum_j w_mj Lambda_mj Lambda_lj. Shears along one pair form an additive group
+whose maps have determinant 1 (Haar measure Lebesgue, Jacobian 1): another exact generalised
+Gibbs step. The pairs of a round are disjoint, so their shears are drawn at once. Rotations and
+shears together move the factors' loadings between factors of different h2_F, which the steps
+F | Lambda and Lambda | F do slowly: it is what the slowest elements of G, off-diagonals of
+low-h2 traits, are made of.
+
 Because U_F is integrated out, the step runs first in a sweep: the factor block (steps 4-6)
 draws U_F, B_F, tau_F and h2_F afresh given the new F before anything uses U_F.
 """
@@ -36,7 +54,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from .._random import von_mises
+from .._random import normal, von_mises
 
 __all__ = ["sample_factor_rotation"]
 
@@ -80,6 +98,16 @@ def _pair_terms(x, y, u, v):
             jnp.sum((u - v) * x * y, axis=-1))
 
 
+def _shear(key, R, Lambda_now, M, Lambda_weights, l, m, move):
+    """One shear of each pair (l[i], m[i]) of a round: T[:, l] += s T[:, m] and Lambda[m] -= s Lambda[l],
+    s ~ N(-c / P, 1 / P) (module docstring); pairs where ``move`` is False keep s = 0."""
+    Rl, Rm, Ml = R[:, l].T, R[:, m].T, M[l]
+    precision = jnp.einsum("pi,pij,pj->p", Rm, Ml, Rm) + jnp.sum(Lambda_weights[m] * Lambda_now[l] ** 2, axis=-1)
+    linear = jnp.einsum("pi,pij,pj->p", Rl, Ml, Rm) - jnp.sum(Lambda_weights[m] * Lambda_now[m] * Lambda_now[l], axis=-1)
+    s = jnp.where(move, (normal(key, l.shape) - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
+    return R.at[:, l].add(s[None, :] * R[:, m]), Lambda_now.at[m].add(-s[:, None] * Lambda_now[l])
+
+
 def sample_factor_rotation(
     key: PRNGKeyArray,
     re,
@@ -93,15 +121,17 @@ def sample_factor_rotation(
     Lambda_precision: Float[Array, "k p"],
     tau: Float[Array, " p"],
     offset: Float[Array, "n k"] | None = None,
+    shear: bool = False,
 ) -> tuple[Float[Array, "n k"], Float[Array, "bF k"], Float[Array, "k p"], Float[Array, "k k"]]:
-    """Rotates (F, B_F, Lambda) by a product of plane rotations drawn from their conditionals.
+    """Transforms (F, B_F, Lambda) by a product of plane rotations (and, with ``shear``, of shears
+    along every pair of factors, both ways) drawn from their conditionals.
 
     The pairs of one round are disjoint, so their angles are conditionally independent and drawn
     at once: k - 1 (or k) sequential rounds instead of k (k - 1) / 2 pairs. B_F may have more rows
     than X_F has columns: coefficients whose fitted part ``offset`` (n x k) the caller gives (the
     marker effects, M B_M, without an n x m product here); they rotate with the others.
-    Returns (F T, B_F T, T' Lambda, T) with T the k x k orthogonal matrix drawn (the caller
-    rotates the offset with it: M B_M T).
+    Returns (F T, B_F T, T^-1 Lambda, T) with T the k x k matrix drawn, orthogonal without
+    ``shear`` (the caller transforms the offset with it: M B_M T).
     """
     k = F.shape[1]
     if k < 2:
@@ -148,7 +178,12 @@ def sample_factor_rotation(
             xa, xb = X[a], X[b]
             return X.at[a].set(c[:, None] * xa + s[:, None] * xb).at[b].set(-s[:, None] * xa + c[:, None] * xb)
 
-        return rotate_columns(R), rotate_rows(Lambda_now)
+        R, Lambda_now = rotate_columns(R), rotate_rows(Lambda_now)
+        if shear:
+            key_shear = jax.random.fold_in(key_flip, 1)
+            R, Lambda_now = _shear(jax.random.fold_in(key_shear, 0), R, Lambda_now, M, Lambda_weights, a, b, move)
+            R, Lambda_now = _shear(jax.random.fold_in(key_shear, 1), R, Lambda_now, M, Lambda_weights, b, a, move)
+        return R, Lambda_now
 
     initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))))
     R, Lambda_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
