@@ -3,7 +3,8 @@ catch it, run exactly as the suite runs them (same sizes, seeds and ``Z_BOUND``)
 unmodified code passes them (tests/test_rotation.py, test_columns.py, test_geweke.py).
 
 Which test catches which bug (``CAUGHT_BY``): the rotation's per-position check catches every wrong
-rotation target (|z| >= 90), the check of ``blocks/columns.py`` as a whole catches a draw made
+rotation target (|z| >= 90), the shears' closed form and per-position checks a wrong shear target
+(|z| 15-1100), the check of ``blocks/columns.py`` as a whole catches a draw made
 at the wrong h2 or with a wrong tau or U law, and Geweke's test catches the bugs elsewhere in the
 sweep. ``benchmarks/power.py`` runs every bug against every one of these tests over several seeds
 and prints the z-scores and the estimated power.
