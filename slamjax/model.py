@@ -92,7 +92,7 @@ class Model:
             factors, both ways (F_l + s F_m with Lambda_m - s Lambda_l, another exact generalised
             Gibbs step): it moves loadings between factors of different h2, what the slowest
             elements of G (off-diagonals of low-h2 traits) are made of: on simulated data their
-            smallest bulk ESS grows 2-10 fold (``benchmarks/mixing.py``) at no measurable cost.
+            smallest bulk ESS grew 1.6-10 fold (``benchmarks/mixing.py``) at no measurable cost.
         factor_h2_draw: "marginal" adds two exact steps to every sweep, both marginal over the
             factors' random effects (``slamjax.blocks.marginal_factors``): 5l moves the factors'
             means and the traits' intercepts together along the directions that leave the fit

@@ -33,6 +33,9 @@ def inputs():
         (lambda d: d.update(h2_divisions=1), r"h2_divisions"),
         (lambda d: d["Y"].__setitem__((0, 0), np.inf), r"Y.*(Inf|finite)"),
         (lambda d: d.update(priors="flat"), r"priors"),
+        (lambda d: d.update(rotate_factors="yes"), r"rotate_factors: must be True or False"),
+        (lambda d: d.update(shear_factors=1), r"shear_factors: must be True or False"),
+        (lambda d: d.update(factor_h2_draw="joint"), r"factor_h2_draw: must be"),
     ],
 )
 def test_bad_input_is_refused(inputs, change, match):

@@ -24,9 +24,9 @@ A pair whose terms are not finite (NaN or infinite F, B_F, Lambda or prior preci
 angle NaN, so the rotated arrays are not finite and the sweep reports the failure (a finite but
 huge concentration is fine: its angle is the mode).
 
-Shears (``shear=True``). Rotations leave the factors' Gram matrix alone; the data are as blind to
-(F, B_F, Lambda) -> (F T, B_F T, T^-1 Lambda) for any invertible T, and the priors alone weigh
-the factors' correlations too. In each round, after its rotations, every pair (a, b) is sheared
+Shears (``shear=True``). Rotations keep the eigenvalues of the factors' Gram matrix F'F, but
+the data are as blind to (F, B_F, Lambda) -> (F T, B_F T, T^-1 Lambda) for any invertible T: the
+priors alone weigh the factors' correlations too. In each round, after its rotations, every pair (a, b) is sheared
 both ways: for (l, m) = (a, b), then (b, a), column l of T gains s times column m (F_l + s F_m,
 B_F,l + s B_F,m) and row m of Lambda loses s times row l, so F Lambda is unchanged. With t_l the
 columns of T so far, M_l = tau_Fl E' V_l^-1 E + sum_i tau_Fl D^B_il b_i b_i' (the matrices the
