@@ -67,16 +67,14 @@ def rotation_uniform_angle(monkeypatch):
 
 
 def _plant_shear(monkeypatch, with_Lambda_prior: bool, own_prior: bool):
-    """rotation._shear with its Lambda prior term dropped, or with the prior of the factor that is
-    added (m) in place of the one that moves (l)."""
+    """rotation._shear called with its Lambda prior weights zeroed, or with the prior forms of the
+    factor that is added (m) in place of those of the one that moves (l)."""
+    original = rotation._shear
 
     def buggy(key, R, Lambda_now, M, Lambda_weights, l, m, move):
-        Rl, Rm, Ml = R[:, l].T, R[:, m].T, M[l] if own_prior else M[m]
-        weights = Lambda_weights[m] if with_Lambda_prior else jnp.zeros_like(Lambda_weights[m])
-        precision = jnp.einsum("pi,pij,pj->p", Rm, Ml, Rm) + jnp.sum(weights * Lambda_now[l] ** 2, axis=-1)
-        linear = jnp.einsum("pi,pij,pj->p", Rl, Ml, Rm) - jnp.sum(weights * Lambda_now[m] * Lambda_now[l], axis=-1)
-        s = jnp.where(move, (normal(key, l.shape) - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
-        return R.at[:, l].add(s[None, :] * R[:, m]), Lambda_now.at[m].add(-s[:, None] * Lambda_now[l])
+        weights = Lambda_weights if with_Lambda_prior else jnp.zeros_like(Lambda_weights)
+        forms = M if own_prior else M.at[l].set(M[m])
+        return original(key, R, Lambda_now, forms, weights, l, m, move)
 
     monkeypatch.setattr(rotation, "_shear", buggy)
 
