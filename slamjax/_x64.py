@@ -22,6 +22,8 @@ import threading
 
 import jax
 
+from ._lowering import unrolled_threefry
+
 __all__ = ["float64", "call_as_user"]
 
 _callers = threading.local()  # the caller's own x64 setting while slamjax runs, per thread
@@ -29,7 +31,8 @@ _callers = threading.local()  # the caller's own x64 setting while slamjax runs,
 
 def float64(function):
     """``function`` run inside ``jax.enable_x64(True)``, remembering the caller's setting for
-    ``call_as_user``; nested slamjax calls keep the outermost caller's."""
+    ``call_as_user``; nested slamjax calls keep the outermost caller's. What it compiles lowers
+    Threefry unrolled on the CPU (``_lowering.unrolled_threefry``: the same bits, a faster compile)."""
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
@@ -37,7 +40,7 @@ def float64(function):
         if outermost:
             _callers.x64 = bool(jax.config.jax_enable_x64)
         try:
-            with jax.enable_x64(True):
+            with jax.enable_x64(True), unrolled_threefry():
                 return function(*args, **kwargs)
         finally:
             if outermost:

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Int, PRNGKeyArray, PyTree
 
+from ._lowering import unrolled_threefry
 from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
 from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
@@ -272,10 +273,11 @@ def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start
     the sweep once for warm-up and sampling together. Returns (states, failure records (chains, 2):
     first failing sweep or -1, its failure bits).
     """
-    if accumulators is None:
-        accumulators = jax.vmap(lambda s: record_fn(s, data)[1])(states)
-    states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False,
-                                       num_draws=num_draws, record_fn=record_fn)
+    with unrolled_threefry():  # as slamjax's entry points compile it (_lowering.py)
+        if accumulators is None:
+            accumulators = jax.vmap(lambda s: record_fn(s, data)[1])(states)
+        states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False,
+                                           num_draws=num_draws, record_fn=record_fn)
     return states, failures
 
 

@@ -71,3 +71,43 @@ def test_von_mises_point_mass_for_huge_or_undefined_concentration(kappa):
     (and NaN) concentrations give mu, whose sd (< 1e-6) is below any use of the angle."""
     x = np.asarray(jax.jit(von_mises)(jax.random.key(6), jnp.full((1000,), 0.3), jnp.asarray(kappa)))
     np.testing.assert_array_equal(x, 0.3)
+
+
+def _draws(key):
+    """Every kind of Threefry use in a sweep: split, fold_in, raw bits, normals, uniforms, gammas."""
+    a, b = jax.random.split(jax.random.fold_in(key, 7))
+    return (jax.random.bits(a, (5, 3)), normal(b, (1001,)), uniform(jax.random.fold_in(b, 1), (4, 4)),
+            standard_gamma(a, jnp.full((300,), 0.7)))
+
+
+def _compiled_text_and_draws(key):
+    lowered = jax.jit(lambda k: _draws(k)).lower(key)  # a new function: JAX caches lowerings per function
+    return lowered.as_text(), lowered.compile()(key)
+
+
+def test_unrolled_threefry_gives_the_same_bits_and_is_restored():
+    """slamjax's entry points lower Threefry unrolled on the CPU (_lowering.py): the switch works with
+    the installed JAX, the compiled program has no Threefry loop, its draws equal the rolled
+    program's bit for bit, and the rule is back after the block (the user's code compiles as before)."""
+    from jax.extend.random import threefry_2x32
+
+    from slamjax._lowering import active, unrolled_threefry
+
+    assert active(), "this JAX names its lowering tables otherwise: update slamjax/_lowering.py"
+    key = jax.random.key(42)
+    with jax.enable_x64(True):
+        rolled_text, rolled = _compiled_text_and_draws(key)
+        with unrolled_threefry():
+            unrolled_text, unrolled = _compiled_text_and_draws(key)
+            # the known-answer vector of Threefry-2x32 (Salmon et al. 2011), 20 rounds
+            answer = jax.jit(threefry_2x32)(jnp.array([0x13198A2E, 0x03707344], jnp.uint32),
+                                            jnp.array([0x243F6A88, 0x85A308D3], jnp.uint32))
+        restored_text, _ = _compiled_text_and_draws(key)
+    if jax.default_backend() == "cpu":
+        assert "stablehlo.while" in rolled_text and "stablehlo.while" in restored_text
+        # the gamma's rejection loop is the only loop left
+        assert unrolled_text.count("stablehlo.while") < rolled_text.count("stablehlo.while")
+        assert unrolled_text.count("stablehlo.while") == 1
+    np.testing.assert_array_equal(np.asarray(answer), [0xC4923A9C, 0x483DF7A0])
+    for x, y in zip(rolled, unrolled):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
