@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import contextlib
 
-from jax.extend.random import threefry2x32_p
-from jax.interpreters import mlir
+try:
+    from jax.extend.random import threefry2x32_p
+    from jax.interpreters import mlir
+except ImportError:  # a JAX without these modules: the switch does nothing
+    threefry2x32_p = mlir = None
 
 __all__ = ["active", "unrolled_threefry"]
 
 
 def _tables():
     """(JAX's rule for every platform, its CPU-only rules) or None where this JAX has other names."""
+    if mlir is None:
+        return None
     general = getattr(mlir, "_lowerings", None)
     specific = getattr(mlir, "_platform_specific_lowerings", None)
     if not isinstance(general, dict) or not isinstance(specific, dict) or not isinstance(specific.get("cpu"), dict):
