@@ -2,10 +2,11 @@
 
 JAX lowers its Threefry-2x32 hash (every ``jax.random`` split, fold_in and draw) on the CPU as a
 loop of 5 iterations of 4 rounds, to keep the program small. XLA:CPU compiles each such loop,
-of which a sweep holds about 60, as its own machine-code kernel, and these kernels are the
-largest part of a sweep's compile time. The unrolled form, which JAX uses on every other
-platform, is plain elementwise arithmetic that XLA fuses with its neighbours. It computes the
-same bits (tests/test_random.py checks both against the known-answer vector and each other).
+of which a sweep holds 56, as its own machine-code function: at n = 200, p = 20 LLVM's code
+generation took 7.1 of the compile's 10.5 s with them and 3.3 s without. The unrolled form, which JAX
+uses on every other platform, is plain elementwise arithmetic that XLA fuses with its neighbours.
+It computes the same bits: tests/test_random.py compares the two programs' draws bit for bit and
+the unrolled one with Threefry's known-answer vector.
 Measured at n = 200, p = 20 (4 chains, ``benchmarks/compile_time.py``): XLA's compile of the
 sampling loop takes 30 % less time, and a sweep costs the same.
 

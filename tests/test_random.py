@@ -104,10 +104,10 @@ def test_unrolled_threefry_gives_the_same_bits_and_is_restored():
                                             jnp.array([0x243F6A88, 0x85A308D3], jnp.uint32))
         restored_text, _ = _compiled_text_and_draws(key)
     if jax.default_backend() == "cpu":
-        assert "stablehlo.while" in rolled_text and "stablehlo.while" in restored_text
-        # the gamma's rejection loop is the only loop left
-        assert unrolled_text.count("stablehlo.while") < rolled_text.count("stablehlo.while")
-        assert unrolled_text.count("stablehlo.while") == 1
+        loops = [text.count("stablehlo.while") for text in (rolled_text, unrolled_text, restored_text)]
+        # rolled: a loop per Threefry call and the gamma's rejection loop; unrolled: only the latter
+        assert loops[0] > 1 and loops[1] == 1
+        assert loops[2] == loops[0]  # the rolled rule is back after the block
     np.testing.assert_array_equal(np.asarray(answer), [0xC4923A9C, 0x483DF7A0])
     for x, y in zip(rolled, unrolled):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
