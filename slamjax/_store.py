@@ -16,7 +16,8 @@ this layout (model.pkl, checkpoint.pkl) is refused rather than unpickled.
 Every chunk first appends its draws, then replaces the checkpoint (write to a temporary file,
 flush, fsync, rename). A process killed between the two leaves draws past the checkpoint's count:
 they are cut off on opening, so a resumed run redoes that chunk exactly. At most the chunk in
-flight is lost.
+flight, or being written, is lost: the disk is written on a background thread
+(``BackgroundWriter``) while the device computes the next chunk.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 
 from ._errors import SlamjaxInputError
 
-__all__ = ["RunStore"]
+__all__ = ["BackgroundWriter", "RunStore"]
 
 
 def _atomic_write(path: Path, payload: bytes) -> None:
@@ -61,6 +62,39 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+class BackgroundWriter:
+    """Runs writes in order on one background thread, so that the device never waits for the disk.
+
+    ``submit(fn, *args)`` first waits for the write before it, then starts this one, so one write
+    runs while the device computes the next chunk, and a process killed at any moment loses at
+    most the chunk being written (``open_run`` goes on from the checkpoint before it). ``wait()``
+    finishes it. A write that failed raises its error from the next ``submit`` or ``wait``.
+    """
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slamjax-store")
+        self._pending = []
+
+    def submit(self, fn, *args) -> None:
+        self.wait()
+        self._pending.append(self._executor.submit(fn, *args))
+
+    def wait(self) -> None:
+        try:
+            while self._pending:
+                self._pending.pop(0).result()
+        finally:
+            self._pending.clear()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._executor.shutdown(wait=True)
 
 
 class RunStore:

@@ -29,7 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["align_factor_effects", "align_factor_h2", "align_loadings", "factor_alignment", "varimax"]
+__all__ = ["align_factor_effects", "align_factor_h2", "align_loadings", "combine_aligned_means", "factor_alignment",
+           "procrustes", "varimax"]
 
 
 def varimax(loadings: np.ndarray, max_iter: int = 1000, tol: float = 1e-11) -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +115,35 @@ def align_factor_h2(T: np.ndarray, F_h2: np.ndarray) -> np.ndarray:
     if F_h2.ndim == weights.ndim - 1:  # (..., k)
         return np.einsum("...ah,...h->...a", weights, F_h2)
     return np.einsum("...ah,...mh->...ma", weights, F_h2)
+
+
+def procrustes(reference: np.ndarray, loadings: np.ndarray) -> np.ndarray:
+    """The orthogonal T (k, k) minimising ||reference - T loadings||_F (both (k, p)): U V' for
+    reference loadings' = U S V'."""
+    U, _, Vt = np.linalg.svd(np.asarray(reference) @ np.asarray(loadings).T)
+    return U @ Vt
+
+
+def combine_aligned_means(Lambda: np.ndarray, F_h2: np.ndarray, B_F: np.ndarray):
+    """Posterior means of the loadings, factor h2 and factor fixed effects from the running means
+    a run keeps when it does not record Lambda per draw (``posterior.record_function``): per chain,
+    the mean of the draws each rotated onto the running sum of the ones before (Procrustes).
+
+    Lambda (chains, k, p), F_h2 (chains, R, k), B_F (chains, b_F, k). Chain c's means are rotated
+    onto chain 0's (Procrustes, T_c) and averaged, then the average is rotated to its varimax
+    solution V (factors ordered by their sum of squared loadings, signs making each factor's
+    largest loading positive). Returns (Lambda (k, p), F_h2 (R, k), B_F (b_F, k)); transforms as
+    a draw does (``align_factor_effects``, ``align_factor_h2``).
+    """
+    Lambda, F_h2, B_F = (np.asarray(x, dtype=float) for x in (Lambda, F_h2, B_F))
+    T = np.stack([procrustes(Lambda[0], chain) for chain in Lambda])  # (chains, k, k)
+    Lambda_bar = (T @ Lambda).mean(axis=0)
+    F_bar = align_factor_h2(T, F_h2).mean(axis=0)
+    B_bar = align_factor_effects(T, B_F).mean(axis=0)
+    _, R = varimax(Lambda_bar.T)
+    V = R.T  # rotated loadings: V Lambda_bar
+    rotated = V @ Lambda_bar
+    order = np.argsort(-np.sum(rotated**2, axis=1))
+    largest = rotated[np.arange(rotated.shape[0]), np.argmax(np.abs(rotated), axis=1)]
+    V = (np.where(largest < 0, -1.0, 1.0)[:, None] * V)[order]
+    return V @ Lambda_bar, align_factor_h2(V, F_bar), align_factor_effects(V, B_bar)

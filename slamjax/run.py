@@ -18,11 +18,12 @@ from tqdm.auto import tqdm
 from ._errors import NumericalError, SlamjaxInputError
 from ._plain import checkpoint_from_plain, checkpoint_progress, checkpoint_to_plain, model_arguments_from_plain
 from ._plain import model_to_plain
-from ._store import CHECKPOINT, MODEL_JSON, RunStore
+from ._records import plan_records
+from ._store import CHECKPOINT, MODEL_JSON, BackgroundWriter, RunStore
 from ._x64 import call_as_user, float64
-from .alignment import align_factor_effects, align_factor_h2, factor_alignment
+from .alignment import align_factor_effects, align_factor_h2, combine_aligned_means, factor_alignment
 from .model import Model
-from .posterior import record_function, running_template, to_original_scale
+from .posterior import _LARGE_MEANS, record_function, running_template, to_original_scale
 from .sampler import BLOCK_NAMES, block_order, run_draws, run_warmup
 from .state import init_state
 
@@ -45,7 +46,7 @@ _DIMS = {
     "R": ["trait", "trait2"],
     "B_M": ["marker", "raw_factor"],
 }
-COVARIANCE_DRAWS_MAX_TRAITS = 100
+_OR_NONE = {"record_covariances": " or None (by size)", "record_loadings": " or None (by size)"}
 _ALIGNED = ("Lambda", "B_F", "F_h2", "B_M")  # factor-indexed draws, reported after alignment
 _SYMMETRIC = ("G", "R", "P")  # (..., trait, trait2) matrices: summaries list the upper triangle
 
@@ -94,6 +95,8 @@ def sample(
     chunk_size: int | None = None,
     record_covariances: bool | None = None,
     record_genetic_values: bool = False,
+    record_loadings: bool | None = None,
+    covariance_every: int | None = None,
     progress: bool = True,
     chain_keys=None,
     store=None,
@@ -105,8 +108,12 @@ def sample(
     """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
 
     Each chain makes ``num_warmup`` sweeps, then ``num_samples`` recorded draws ``thin`` sweeps
-    apart. Draws are copied to the host every ``chunk_size`` draws. G and R are kept per draw
-    when ``record_covariances`` (default: p <= 100); their posterior means are always kept.
+    apart. Draws are copied to the host every ``chunk_size`` draws. What is recorded is chosen by
+    size (``slamjax._records``) and said at the start (``Run.record_plan``): G and R are kept per
+    draw when ``record_covariances`` (default: p <= 100); Lambda when ``record_loadings``
+    (default: while all its draws take at most 2 GiB); the posterior means of G and R are always
+    kept, averaged over every ``covariance_every``-th draw (default: 1, or more where their
+    (effects + 1) p^2 k multiply-adds per draw would cost over 5 % of a sweep).
     ``record_genetic_values`` keeps every draw of the genetic values U = U_F Lambda + U_R on the
     levels of every K (num_chains x num_samples x levels x p numbers), for the intervals and draws
     of ``Run.predict``; their posterior means are always kept. ``chain_keys`` (num_chains PRNG
@@ -130,9 +137,13 @@ def sample(
     num_chains = _check_count("num_chains", num_chains, 1)
     chunk_size = min(num_samples, 100 if chunk_size is None else _check_count("chunk_size", chunk_size, 1))
     for name, value in (("record_genetic_values", record_genetic_values), ("reorder_factors", reorder_factors),
-                        ("progress", progress)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise SlamjaxInputError(f"{name}: must be True or False, got {value!r}")
+                        ("progress", progress), ("record_covariances", record_covariances),
+                        ("record_loadings", record_loadings)):
+        if not isinstance(value, (bool, np.bool_)) and not (value is None and name.startswith("record_") and
+                                                            name != "record_genetic_values"):
+            raise SlamjaxInputError(f"{name}: must be True or False{_OR_NONE.get(name, '')}, got {value!r}")
+    if covariance_every is not None:
+        covariance_every = _check_count("covariance_every", covariance_every, 1)
     if init not in ("random", "factor_analysis"):
         raise SlamjaxInputError(f"init: must be 'random' or 'factor_analysis', got {init!r}")
     if callback is not None and not callable(callback):
@@ -140,14 +151,18 @@ def sample(
     user_functions = _check_record(record)
 
     data = model.data
-    if record_covariances is None:
-        record_covariances = data.shapes["p"] <= COVARIANCE_DRAWS_MAX_TRAITS
+    plan, record_settings = plan_records(
+        data, num_chains=num_chains, num_samples=num_samples, chunk_size=chunk_size, thin=thin,
+        record_covariances=record_covariances, record_genetic_values=bool(record_genetic_values),
+        record_loadings=record_loadings, covariance_every=covariance_every, extra=user_functions,
+    )
     settings = dict(
         num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed,
-        chunk_size=chunk_size, record_covariances=bool(record_covariances),
-        record_genetic_values=bool(record_genetic_values), init=init, reorder_factors=bool(reorder_factors),
-        record=[name for name, _ in user_functions],
+        chunk_size=chunk_size, record_genetic_values=bool(record_genetic_values), init=init,
+        reorder_factors=bool(reorder_factors), record=[name for name, _ in user_functions], **record_settings,
     )
+    if progress:
+        tqdm.write(f"slamjax: {plan.describe()}")
     if chain_keys is None:
         init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
     else:
@@ -165,7 +180,8 @@ def sample(
         states = jax.vmap(factor_analysis_start, in_axes=(0, None))(init_keys, data)
     else:
         states = _initial_states(init_keys, data)
-    accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(data))
+    accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape),
+                                running_template(data, settings["record_loadings"]))
     sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store, record=user_functions)
     return sampler.advance(progress, callback)
 
@@ -266,21 +282,27 @@ class _Sampler:
         progress = dict(t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings))
         return checkpoint_to_plain(self.states, self.chain_keys, self.accumulators, progress)
 
-    def _save(self, draws: dict | None) -> None:
+    def _save(self, draws: dict | None, writer: BackgroundWriter) -> None:
+        """Queues the chunk's draws and the checkpoint after it on the background writer: the
+        arguments are taken now (JAX arrays do not change), the disk is written behind the device."""
         if self.store is None:
             return
-        if draws is not None:
-            self.store.append_draws(draws, first=not self.store.draws_path.exists(),
-                                    dims=_named_dims(self.model, draws), coords=_coords(self.model))
-        meta = dict(settings=self.settings, version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
+        meta = dict(settings=dict(self.settings), version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
                     complete=self.complete)
-        self.store.write_checkpoint(self.checkpoint(), meta)
+        progress = dict(t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings))
+        writer.submit(_write_chunk, self.store, self.model, draws, (self.states, self.chain_keys, self.accumulators),
+                      progress, meta)
+
+    def record_functions(self) -> dict:
+        """The static arguments of ``run_draws`` that say what this run records."""
+        return dict(record_fn=_record_function(self.settings, self.record))
 
     def advance(self, progress: bool, callback=None) -> "Run":
-        """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk."""
+        """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk. The
+        store is written on a background thread while the next chunk runs."""
         s = self.settings
         data = self.model.data
-        record_fn = record_function(s["record_covariances"], s["record_genetic_values"], self.record)
+        records = self.record_functions()
         sweeps_per_chunk = s["chunk_size"] * s["thin"]
         interrupted = []
 
@@ -296,13 +318,13 @@ class _Sampler:
         bar = tqdm(total=self.total_sweeps, initial=self.t, disable=not progress, unit="it",
                    desc="warm-up" if self.t < s["num_warmup"] else "sampling")
         started = time.perf_counter() - self.elapsed
+        writer = BackgroundWriter()
         try:
             reorder_points = [t for t in self._reorder_points() if t > self.t]
             while self.t < s["num_warmup"] and not interrupted:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
                 self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop,
-                                                   accumulators=self.accumulators, num_draws=s["chunk_size"],
-                                                   record_fn=record_fn)
+                                                   accumulators=self.accumulators, num_draws=s["chunk_size"], **records)
                 _raise_on_failure(jax.device_get(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
                     self.states = _reorder_all(self.states, self.chain_keys, stop)
@@ -310,7 +332,7 @@ class _Sampler:
                 bar.update(stop - self.t)
                 self.t = stop
                 self.elapsed = time.perf_counter() - started
-                self._save(None)
+                self._save(None, writer)
                 if callback is not None:
                     call_as_user(callback, self.progress())
             bar.set_description("sampling")
@@ -318,7 +340,7 @@ class _Sampler:
                 n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
                 self.states, self.accumulators, draws, failures = run_draws(
                     data, self.states, self.chain_keys, self.accumulators, self.t, n_valid, s["thin"], True,
-                    num_draws=s["chunk_size"], record_fn=record_fn,
+                    self.n_draws, num_draws=s["chunk_size"], **records,
                 )
                 draws, failures = jax.device_get((draws, failures))
                 _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
@@ -328,11 +350,13 @@ class _Sampler:
                 self.t += n_valid * s["thin"]
                 self.n_draws += n_valid
                 self.elapsed = time.perf_counter() - started
-                self._save(draws)
+                self._save(draws, writer)
                 if callback is not None:
                     call_as_user(callback, self.progress())
+            writer.wait()
         finally:
             bar.close()
+            writer.close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
         if interrupted:
@@ -352,8 +376,13 @@ class _Sampler:
         return self.chunks[0] if self.chunks else {}
 
     def to_run(self) -> "Run":
-        n = max(self.n_draws, 1)
-        per_chain = {name: np.asarray(value) / n for name, value in jax.device_get(self.accumulators).items()}
+        every = self.settings["covariance_every"]
+        counts = {name: -(-self.n_draws // every) for name in _LARGE_MEANS}  # draws 0, m, 2m, ...
+        per_chain = {name: np.asarray(value) / max(counts.get(name, self.n_draws), 1)
+                     for name, value in jax.device_get(self.accumulators).items()}
+        if "Lambda_aligned" in per_chain:  # rotated onto one frame across chains, then to varimax
+            names = ("Lambda_aligned", "F_h2_aligned", "B_F_aligned")
+            per_chain.update(zip(names, (value[None] for value in combine_aligned_means(*(per_chain[n] for n in names)))))
         draws = self.all_draws()
         if "marker_pip" in per_chain and "Lambda" in draws:
             matched = _match_factors_to_first_chain(draws["Lambda"])
@@ -362,6 +391,15 @@ class _Sampler:
         running = {name: value.mean(axis=0) for name, value in per_chain.items()}
         return Run(model=self.model, draws=draws, running_means=running, states=self.states,
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
+
+
+def _write_chunk(store: RunStore, model: Model, draws: dict | None, trees: tuple, progress: dict, meta: dict):
+    """Appends a chunk's draws (None: a warm-up chunk) and replaces the checkpoint after it (on
+    ``BackgroundWriter``'s thread: in order, one at a time)."""
+    if draws is not None:
+        store.append_draws(draws, first=not store.draws_path.exists(), dims=_named_dims(model, draws),
+                           coords=_coords(model))
+    store.write_checkpoint(checkpoint_to_plain(*trees, progress), meta)
 
 
 def _match_factors_to_first_chain(Lambda: np.ndarray) -> np.ndarray:
@@ -406,11 +444,12 @@ def open_run(path, record: dict | None = None) -> "Run":
             f"open_run: the run records user functions {sorted(settings['record'])}; pass them again: "
             "record={name: fn}"
         )
-    template = _checkpoint_template(model, settings["num_chains"])
+    template = _checkpoint_template(model, settings)
     trees = checkpoint_from_plain(checkpoint, template, where)
-    record_fn = record_function(settings["record_covariances"], settings["record_genetic_values"], user_functions)
-    one_state = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), template["states"])
-    draw_shapes = jax.eval_shape(record_fn, one_state, model.data)[0]
+    record_fn = _record_function(settings, user_functions)
+    one_chain = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)  # noqa: E731
+    draw_shapes = jax.eval_shape(record_fn, one_chain(template["states"]), model.data,
+                                 one_chain(template["accumulators"]), 0)[0]
     draws = run_store.read_draws(progress["n_draws"], settings["num_chains"], draw_shapes)
     sampler = _Sampler(
         model, settings, jax.tree.map(jnp.asarray, trees["states"]),
@@ -437,8 +476,12 @@ def _stored_model(run_store: RunStore) -> Model:
 
 _SETTING_TYPES = dict(
     num_warmup=int, num_samples=int, thin=int, num_chains=int, seed=int, chunk_size=int, record_covariances=bool,
+    record_loadings=bool, covariance_every=int,
     record_genetic_values=bool, init=str, reorder_factors=bool, record=list,
 )
+
+
+_SETTINGS_ADDED = dict(record_loadings=True, covariance_every=1)
 
 
 def _checked_progress(progress: dict, where: str) -> dict:
@@ -452,12 +495,15 @@ def _checked_progress(progress: dict, where: str) -> dict:
     if set(progress) != {"t", "n_draws", "elapsed", "settings"}:
         fail(f"its progress must have the keys ['elapsed', 'n_draws', 'settings', 't'], has {sorted(progress)}")
     settings = progress["settings"]
+    if isinstance(settings, dict):  # written before these settings existed: what those runs recorded
+        for name, value in _SETTINGS_ADDED.items():
+            settings.setdefault(name, value)
     if not isinstance(settings, dict) or set(settings) != set(_SETTING_TYPES):
         fail(f"the settings must have the keys {sorted(_SETTING_TYPES)}")
     wrong = [name for name, kind in _SETTING_TYPES.items() if not is_a(settings[name], kind)]
     if wrong or not all(isinstance(name, str) for name in settings["record"]):
         fail(f"the settings {wrong or ['record']} have the wrong type")
-    minimum = dict(num_warmup=0, num_samples=1, thin=1, num_chains=1, chunk_size=1)
+    minimum = dict(num_warmup=0, num_samples=1, thin=1, num_chains=1, chunk_size=1, covariance_every=1)
     if any(settings[name] < low for name, low in minimum.items()) or settings["init"] not in (
         "random", "factor_analysis"
     ):
@@ -475,12 +521,22 @@ def _checked_progress(progress: dict, where: str) -> dict:
     return progress
 
 
-def _checkpoint_template(model: Model, num_chains: int) -> dict:
+def _record_function(settings: dict, user_functions: tuple):
+    """The record function of a run with these settings (``posterior.record_function``)."""
+    s = settings
+    return record_function(s["record_covariances"], s["record_genetic_values"], user_functions, s["record_loadings"],
+                           s["covariance_every"])
+
+
+def _checkpoint_template(model: Model, settings: dict) -> dict:
     """Shapes and dtypes of a checkpoint's chain states, keys and running-mean sums for ``model``."""
+    num_chains = settings["num_chains"]
+
     def make():
         keys = jax.random.split(jax.random.key(0), num_chains)
         states = jax.vmap(init_state, in_axes=(0, None))(keys, model.data)
-        sums = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape), running_template(model.data))
+        sums = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape),
+                            running_template(model.data, settings["record_loadings"]))
         return dict(states=states, chain_keys=jax.random.key_data(keys), accumulators=sums)
 
     return jax.eval_shape(make)
@@ -540,6 +596,13 @@ class Run:
                 "Eta_mean", np.asarray(re.unrotate(jnp.asarray(running_means["Eta_mean"]))), m.Y_mean, m.Y_scale
             ),
         }
+        self._aligned_means = {}  # without Lambda draws: running means of the aligned factors
+        if "Lambda_aligned" in running_means:
+            F_h2 = np.asarray(running_means["F_h2_aligned"])
+            self._aligned_means = dict(
+                Lambda=to_original_scale("Lambda", np.asarray(running_means["Lambda_aligned"]), m.Y_mean, m.Y_scale),
+                F_h2=F_h2 if several else F_h2[0], B_F=np.asarray(running_means["B_F_aligned"]),
+            )
         self._markers = {name: np.asarray(running_means[name]) for name in
                          ("marker_trait_effect", "marker_pip", "window_pip", "marker_trait_pip") if name in running_means}
         if "marker_trait_effect" in self._markers:
@@ -562,6 +625,12 @@ class Run:
         computed per draw from the raw draws and do not depend on the alignment.
         """
         if self._aligned is None:
+            if not self.settings["record_loadings"]:
+                raise SlamjaxInputError(
+                    "the run did not record the draws of Lambda (record_loadings=False, or chosen by size: see "
+                    "run.record_plan), which aligning the factors needs; sample again with record_loadings=True "
+                    "(and thin, to keep fewer draws)"
+                )
             if "Lambda" not in self.draws or not self.draws["Lambda"].size:
                 raise SlamjaxInputError("the run has no draws yet; resume() it to record some")
             scale = np.asarray(self.model.Y_scale, dtype=float)
@@ -623,7 +692,8 @@ class Run:
         import arviz as az
 
         draws = {name: value for name, value in self.draws.items()
-                 if value.size and name != "U" and (names is None or name in names)}
+                 if value.size and name != "U" and (names is None or name in names)
+                 and (self.settings["record_loadings"] or name not in _ALIGNED)}  # raw factor draws mislead
         if any(name in draws for name in _ALIGNED):
             aligned = self.aligned_factors()
             draws.update({name: aligned[name] for name in _ALIGNED if name in draws})
@@ -640,7 +710,9 @@ class Run:
 
     def posterior_mean(self, name: str):
         """Posterior mean of "Lambda", "B_F" and "F_h2" (of the aligned draws, see
-        ``aligned_factors``: the same factor labels in all three), "B", "G", "R", "P", "h2",
+        ``aligned_factors``: the same factor labels in all three; a run that did not record Lambda
+        per draw keeps running means instead, of each draw rotated onto the mean of the draws
+        before it and the result rotated to varimax: ``alignment.combine_aligned_means``), "B", "G", "R", "P", "h2",
         "resid_h2", "tot_Eta_prec", "U" (genetic values of the levels of K), "Eta_mean" (fitted
         latent traits, rows in Y's order), "genetic_correlation" or "residual_correlation" (mean
         of the per-draw correlations when G and R are recorded per draw).
@@ -669,14 +741,24 @@ class Run:
             return self._correlation(name)
         if several and name in ("h2", "resid_h2", "F_h2"):
             draws = self.aligned_factors()[name] if name == "F_h2" else self.draws[name]
-            mean = draws.mean(axis=(0, 1))  # (R, p) or (R, k)
-            columns = traits if name != "F_h2" else m.factor_names
-            return pd.DataFrame(mean.T, index=columns, columns=m.effect_names)
+            return self._frame(name, draws.mean(axis=(0, 1)))
+        if name in self._aligned_means:  # running means of the aligned factors (no Lambda draws)
+            return self._frame(name, self._aligned_means[name])
+        if name in _ALIGNED and name != "B_M":
+            self.aligned_factors()  # says so when the run did not record Lambda
         if name not in self.draws:
             known = sorted(set(self.draws) | {"G", "R", "P", "U", "Eta_mean"})
             raise SlamjaxInputError(f"posterior_mean: unknown quantity {name!r}; choose one of {known}")
         draws = self.aligned_factors()[name] if name in _ALIGNED else self.draws[name]
-        mean = draws.mean(axis=(0, 1))
+        return self._frame(name, draws.mean(axis=(0, 1)))
+
+    def _frame(self, name: str, mean: np.ndarray):
+        """A posterior mean with its labels: a float, a Series, or a DataFrame (with several random
+        effects, h2, resid_h2 and F_h2 are traits (factors) x grouping variables)."""
+        m = self.model
+        if len(m.effect_names) > 1 and name in ("h2", "resid_h2", "F_h2"):  # (R, p) or (R, k)
+            columns = m.trait_names if name != "F_h2" else m.factor_names
+            return pd.DataFrame(mean.T, index=columns, columns=m.effect_names)
         if mean.ndim == 0:  # a scalar (e.g. a link's residual variance)
             return float(mean)
         index = [self.coords[d] for d in _named_dims(m, [name], aligned=True)[name]]
@@ -965,8 +1047,12 @@ class Run:
             raise SlamjaxInputError(
                 "resume: the run is complete; pass num_samples=N to add N draws to it"
             )
-        if sampler.store is not None:
-            sampler._save(None)  # the new plan is on disk before any chunk runs
+        if sampler.store is not None:  # the new plan is on disk before any chunk runs
+            writer = BackgroundWriter()
+            try:
+                sampler._save(None, writer)
+            finally:
+                writer.close()
         self.__dict__.update(sampler.advance(progress, callback).__dict__)
         return self
 
@@ -1007,6 +1093,19 @@ class Run:
                     stacklevel=2,
                 )
         return table
+
+    @property
+    @float64
+    def record_plan(self):
+        """What the run records and how large it is (``slamjax._records.RecordPlan``; its
+        ``describe()`` is what ``sample`` says at the start)."""
+        s = self.settings
+        return plan_records(
+            self.model.data, num_chains=s["num_chains"], num_samples=s["num_samples"], chunk_size=s["chunk_size"],
+            thin=s["thin"], record_covariances=s["record_covariances"], record_genetic_values=s["record_genetic_values"],
+            record_loadings=s["record_loadings"], covariance_every=s["covariance_every"],
+            extra=self._sampler.record if self._sampler is not None else (), available_memory=2**62,
+        )[0]
 
     def __repr__(self) -> str:
         s = self.settings

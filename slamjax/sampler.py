@@ -259,9 +259,9 @@ def _sweeps(data, state, chain_key, start, stop):
     return lax.fori_loop(start, stop, body, (state, _no_failure()))
 
 
-def _no_records(state, data):
+def _no_records(state, data, sums, draw):
     """The record function of a warm-up with nothing recorded: no draws, no running means."""
-    return {}, {}
+    return {}, sums
 
 
 def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop, *,
@@ -275,8 +275,8 @@ def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start
     """
     with unrolled_threefry():  # as slamjax's entry points compile it (_lowering.py)
         if accumulators is None:
-            accumulators = jax.vmap(lambda s: record_fn(s, data)[1])(states)
-        states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False,
+            accumulators = jax.vmap(lambda s: {})(states)
+        states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False, 0,
                                            num_draws=num_draws, record_fn=record_fn)
     return states, failures
 
@@ -291,25 +291,30 @@ def run_draws(
     n_valid,
     thin,
     record,
+    first_draw,
     *,
     num_draws: int,
     record_fn,
 ):
     """``num_draws`` recorded draws, ``thin`` sweeps apart, from sweep ``start`` on, for every chain.
 
-    ``record_fn(state, data) -> (draws, running)`` gives the quantities kept per draw and those
-    only averaged. Only the first ``n_valid`` draws are made (traced: the tail of the last chunk
-    is skipped without compiling another shape): past them the states, running-mean sums and
-    failure records are left as they are and the draws are zeros, so the states returned are those
-    after sweep ``start + n_valid * thin`` and a run continues from there exactly. ``n_valid``,
-    ``thin`` and ``record`` are the same for every chain, so under ``vmap`` the branches stay real
-    branches (no work is done past ``n_valid``). With ``record`` False the sweeps run and nothing
-    is recorded (the warm-up: ``run_warmup``), so one compiled loop serves both. Returns (states,
-    accumulators, draws, failure records (chains, 2), as ``run_warmup``'s).
+    ``record_fn(state, data, sums, draw) -> (draws, sums)`` gives the quantities kept per draw and
+    adds the draw to the running sums (``accumulators``); ``draw`` is the draw's index in the run
+    (``first_draw`` + its position in this call), so that a record function that counts some
+    draws only (``posterior.record_function``'s ``covariance_every``) counts the same draws
+    however a run is cut into calls. Only the first ``n_valid`` draws are made (traced: the tail
+    of the last chunk is skipped without compiling another shape): past them the states,
+    running-mean sums and failure records are left as they are and the draws are zeros, so the
+    states returned are those after sweep ``start + n_valid * thin`` and a run continues from
+    there exactly. ``n_valid``, ``thin``, ``record`` and ``first_draw`` are the same for every
+    chain, so under ``vmap`` the branches stay real branches (no work is done past ``n_valid``).
+    With ``record`` False the sweeps run and nothing is recorded (the warm-up: ``run_warmup``), so
+    one compiled loop serves both. Returns (states, accumulators, draws, failure records (chains,
+    2), as ``run_warmup``'s).
     """
 
     def one_chain(state, chain_key, accumulator):
-        draw_shapes = jax.eval_shape(lambda s: record_fn(s, data)[0], state)
+        draw_shapes = jax.eval_shape(lambda s, a: record_fn(s, data, a, 0)[0], state, accumulator)
 
         def sweeps(state, first):
             return _sweeps(data, state, chain_key, first, first + thin)
@@ -317,18 +322,18 @@ def run_draws(
         def no_sweeps(state, first):
             return state, _no_failure()
 
-        def recorded(state, accumulator):
-            draws, running = record_fn(state, data)
-            return jax.tree.map(jnp.add, accumulator, running), draws
+        def recorded(state, accumulator, draw):
+            draws, accumulator = record_fn(state, data, accumulator, draw)
+            return accumulator, draws
 
-        def not_recorded(state, accumulator):
+        def not_recorded(state, accumulator, draw):
             return accumulator, jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), draw_shapes)
 
         def body(carry, i):  # the sweep and the record each appear once in the compiled loop
             state, accumulator, failures = carry
             valid = i < n_valid
             state, failed = lax.cond(valid, sweeps, no_sweeps, state, start + i * thin)
-            accumulator, draws = lax.cond(valid & record, recorded, not_recorded, state, accumulator)
+            accumulator, draws = lax.cond(valid & record, recorded, not_recorded, state, accumulator, first_draw + i)
             return (state, accumulator, _earlier_failure(failures, failed)), draws
 
         (state, accumulator, failures), draws = lax.scan(

@@ -58,8 +58,9 @@ def test_exception_after_chunk_3_of_6_then_resume(model, uninterrupted, tmp_path
 
 
 def test_killed_process_resumes_exactly(model, uninterrupted, tmp_path):
-    """A subprocess writes the run and kills itself with SIGKILL right after chunk 3's checkpoint;
-    this process opens the store, summarises it and finishes it."""
+    """A subprocess writes the run and kills itself with SIGKILL after chunk 4 (the store is
+    written behind the device, so chunk 4 may or may not be on disk; chunk 3 is: a write waits for
+    the one before it); this process opens the store, summarises it and finishes it."""
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -68,7 +69,7 @@ def test_killed_process_resumes_exactly(model, uninterrupted, tmp_path):
         import slamjax as sj
         from _models import tiny_model
         def kill(progress):
-            if progress["draws_done"] >= 30:
+            if progress["draws_done"] >= 40:
                 os.kill(os.getpid(), signal.SIGKILL)
         model = tiny_model(n=30, p=4, k=2, fraction_missing=0.1)
         sj.sample(model, store={str(tmp_path / "run")!r}, callback=kill, **{SETTINGS!r})
@@ -76,7 +77,7 @@ def test_killed_process_resumes_exactly(model, uninterrupted, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     run = sj.open_run(tmp_path / "run")
-    assert run.draws["h2"].shape[1] == 30 and not run.complete
+    assert run.draws["h2"].shape[1] in (30, 40) and not run.complete
     with pytest.warns(UserWarning):  # few draws: r_hat / ess warning
         table = run.summary()
     assert {"r_hat", "ess_bulk", "ess_tail"} <= set(table.columns) and np.isfinite(table["mean"]).all()
