@@ -90,7 +90,7 @@ def _one(case: str, threefry: str, chains: int, phases: bool = False) -> dict:
         accumulators = jax.tree.map(lambda x: jnp.zeros((chains,) + x.shape), running_template(data))
         run_draws.clear_cache()
         start = time.perf_counter()
-        lowered = run_draws.lower(data, states, keys, accumulators, 0, 1, 1, False, num_draws=100,
+        lowered = run_draws.lower(data, states, keys, accumulators, 0, 1, 1, False, 0, num_draws=100,
                                   record_fn=record)
         out["trace_s"] = time.perf_counter() - start
         if phases:

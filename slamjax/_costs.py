@@ -28,10 +28,10 @@ def _whiten(data: SamplerData) -> float:
     return float(n * max(r - data.re.sizes[0], 1))  # woodbury: the low-rank correction
 
 
-def _columns(data: SamplerData, c: int, q: int) -> dict[str, float]:
+def _columns(data: SamplerData, c: int, q: int, weight: float) -> dict[str, float]:
     """Steps 1-3 (or 4-6) on c columns with q regressors."""
     n, grid = data.shapes["n"], data.h2_grid.shape[0]
-    whiten, chol = _whiten(data), FACTORISATION_WEIGHT * q**3 / 6.0
+    whiten, chol = _whiten(data), weight * q**3 / 6.0
     if data.collapsed_h2:  # statistics and one q x q Cholesky per column and grid point
         regression = grid * c * (whiten + n * q + chol)
     else:  # the statistics at the trait's h2, a Cholesky, and the log-likelihood at every grid point
@@ -39,18 +39,20 @@ def _columns(data: SamplerData, c: int, q: int) -> dict[str, float]:
     return {"regression": regression + n * q * c, "random effects": c * whiten}
 
 
-def sweep_cost(data: SamplerData) -> dict[str, float]:
-    """Weighted multiply-adds of one chain's sweep, by term (see the module's docstring)."""
+def sweep_cost(data: SamplerData, factorisation_weight: float = FACTORISATION_WEIGHT) -> dict[str, float]:
+    """Weighted multiply-adds of one chain's sweep, by term (see the module's docstring); with
+    ``factorisation_weight=1`` the plain multiply-adds."""
     s = data.shapes
     n, p, k, b, b_F = s["n"], s["p"], s["k"], s["b"], s["b_F"]
-    traits = _columns(data, p, b + k)
-    factors = _columns(data, k, b_F)
+    weight = factorisation_weight
+    traits = _columns(data, p, b + k, weight)
+    factors = _columns(data, k, b_F, weight)
     cost = {
         "trait regressions": traits["regression"],
         "trait random effects": traits["random effects"],
         "factor regressions and effects": factors["regression"] + factors["random effects"],
         # residual times Lambda', Lambda D Lambda', one k x k Cholesky per row
-        "factor scores": n * p * k + p * k * k + n * FACTORISATION_WEIGHT * k**3 / 6.0,
+        "factor scores": n * p * k + p * k * k + n * weight * k**3 / 6.0,
         "factor rotation": p * k * k + n * k * k,
     }
     if data.marginal_factor_h2:

@@ -15,13 +15,14 @@ from _models import prior_state, tiny_model
 from _stats import Z_BOUND, z_mean, z_variance_normal
 
 import slamjax as sj
-from slamjax.posterior import (
-    record_draw,
-    record_draw_with_genetic_values,
-    record_function,
-)
+from slamjax.posterior import record_function, running_template
 from slamjax.run import Run
 from slamjax.sampler import run_draws
+
+def _record(state, data, genetic_values=False):
+    """(draws, running sums after this draw from zero) of one draw."""
+    return record_function(False, genetic_values)(state, data, running_template(data), 0)
+
 
 N_DRAWS = 4000
 N, R_LEVELS, P = 24, 40, 4  # levels N..R_LEVELS-1 of K have no data (columns of Z are zero)
@@ -59,7 +60,7 @@ def test_levels_without_data_get_the_conditional_expectation_under_K(backend):
         key_R, key_F = jax.random.split(key)
         U_R = re.sample_effects(key_R, resid, h2_index, state.tot_Eta_prec)
         U_F = re.sample_effects(key_F, F_resid, F_h2_index, state.tot_F_prec)
-        draws, _ = record_draw_with_genetic_values(eqx.tree_at(lambda s: (s.U_R, s.U_F), state, (U_R, U_F)), data)
+        draws, _ = _record(eqx.tree_at(lambda s: (s.U_R, s.U_F), state, (U_R, U_F)), data, genetic_values=True)
         return draws["U"]
 
     U = np.asarray(jax.jit(jax.vmap(draw))(jax.random.split(jax.random.key(7), N_DRAWS)))  # (draws, r, p)
@@ -80,14 +81,15 @@ def test_levels_without_data_get_the_conditional_expectation_under_K(backend):
 
 def test_record_functions_keep_their_outputs(model):
     state = prior_state(model)
-    plain, _running = record_draw(state, model.data)
-    with_U, running_U = record_draw_with_genetic_values(state, model.data)
+    plain, _running = _record(state, model.data)
+    with_U, running_U = _record(state, model.data, genetic_values=True)
     assert "U" not in plain and set(with_U) == set(plain) | {"U"}
     assert with_U["U"].shape == (R_LEVELS, P)
     for name in plain:
         np.testing.assert_array_equal(plain[name], with_U[name])
     np.testing.assert_allclose(with_U["U"], model.random_effect.to_levels(running_U["U"]), rtol=1e-12)
-    assert record_function(False, False) is record_draw and record_function(False, True) is record_draw_with_genetic_values
+    # the same function object for the same options: a static argument of the compiled loop
+    assert record_function(False, True) is record_function(False, True)
 
 
 def test_genetic_values_for_every_level(model, run):

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from slamjax.posterior import record_draw_with_covariances
+from slamjax.posterior import record_function, running_template
 from slamjax.warmup import factor_sizes, reorder_factors
 
 from _models import prior_state, tiny_model
@@ -26,7 +26,8 @@ def test_reorder_keeps_every_implied_quantity():
     np.testing.assert_allclose(np.sort(sizes)[::-1], np.sort(np.asarray(factor_sizes(state)))[::-1], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(new.F @ new.Lambda), np.asarray(state.F @ state.Lambda), atol=1e-12)
     np.testing.assert_allclose(np.asarray(new.U_F @ new.Lambda), np.asarray(state.U_F @ state.Lambda), atol=1e-12)
-    before, after = record_draw_with_covariances(state, model.data)[0], record_draw_with_covariances(new, model.data)[0]
+    record = record_function(True, False)  # G and R per draw
+    before, after = (record(s, model.data, running_template(model.data), 0)[0] for s in (state, new))
     for name in ("G", "R", "h2", "B"):
         np.testing.assert_allclose(np.asarray(after[name]), np.asarray(before[name]), rtol=1e-10, atol=1e-12)
     order = np.argsort(-np.asarray(factor_sizes(state)))
