@@ -29,7 +29,7 @@ from jax import lax
 
 from slamjax.blocks.regression import coefficient_posterior
 from slamjax.observation import Gaussian
-from slamjax.posterior import _covariances
+from slamjax.posterior import _covariances, _loadings
 from slamjax.sampler import sweep
 from slamjax.state import B_precision, sample_latent_traits, sample_prior_state
 
@@ -99,7 +99,7 @@ def geweke_functions(state, data, flat_intercept: bool = False) -> dict:
     U_F2 = jnp.mean(state.U_F**2, axis=0) * tau_F  # (k,)
     E_F = state.F - data.X_F @ state.B_F
     FF = state.F.T @ state.F / n
-    Lambda_star, G, R = _covariances(state, data)
+    Lambda_star, (G, R) = _loadings(state), _covariances(state, data)
     re = data.re
     Eta_rot = re.rotate(state.Eta) if data.groups is not None else state.Eta  # backend coordinates
     tau_score, beta_score = _regression_checks(
