@@ -3,10 +3,10 @@
 For each size: the record plan ``sj.sample`` would choose (what is kept per draw, every how many
 draws the running means of G and R are taken, bytes), then seconds per sweep of the compiled loop
 without records (warm-up), with the plan's records, and with G and R averaged over every draw
-(the behaviour before size-aware records). Sizes are the issue's S, M and L, and A (the
+(the behaviour before size-aware records); interleaved, the minimum of the repeats. Sizes are the issue's S, M and L, and A (the
 Arabidopsis size: n = 665, p = 20,842, 166 factors; for accelerators). 4 chains, float64.
 
-    python benchmarks/records.py [--sizes S M L] [--chains 4] [--draws 10] [--repeats 3]
+    python benchmarks/records.py [--sizes S M L] [--chains 4] [--draws 10] [--repeats 5]
 """
 
 import argparse
@@ -17,7 +17,6 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 import slamjax as sj  # noqa: E402
 from slamjax._costs import covariance_record_cost, record_cost, sweep_cost  # noqa: E402
@@ -34,9 +33,11 @@ SIZES = {
 }
 
 
-def seconds_per_sweep(model, chains: int, draws: int, repeats: int, covariance_every: int | None, record: bool,
-                      settings: dict) -> float:
-    """Median seconds per sweep of ``draws`` draws (one sweep each) of ``chains`` chains."""
+def sweep_timers(model, chains: int, draws: int, covariance_every: int | None, settings: dict):
+    """(bare, recorded): functions that run ``draws`` sweeps of ``chains`` chains, compiled, and
+    return their seconds per sweep: without records (warm-up) and with the records of ``settings``
+    (G and R over every ``covariance_every``-th draw; None: the plan's), the draws copied to the
+    host as in a run."""
     data = model.data
     keys = jax.random.split(jax.random.key(0), chains)
     states = jax.vmap(init_state, in_axes=(0, None))(keys, data)
@@ -45,21 +46,24 @@ def seconds_per_sweep(model, chains: int, draws: int, repeats: int, covariance_e
     every = settings["covariance_every"] if covariance_every is None else covariance_every
     record_fn = record_function(settings["record_covariances"], False, (), settings["record_loadings"], every)
 
-    def once(t):
-        if not record:
-            out, _ = run_warmup(data, states, keys, t, t + draws, accumulators=accumulators, num_draws=draws,
-                                record_fn=record_fn)
-            return out
-        out = run_draws(data, states, keys, accumulators, t, draws, 1, True, t, num_draws=draws, record_fn=record_fn)
-        return jax.device_get(out[2])  # the draws come to the host, as in a run
+    def bare(t):
+        out, _ = run_warmup(data, states, keys, t, t + draws, accumulators=accumulators, num_draws=draws,
+                            record_fn=record_fn)
+        return out
 
-    jax.block_until_ready(once(0))  # compile
-    timings = []
-    for repeat in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(once(draws * (repeat + 1)))
-        timings.append((time.perf_counter() - start) / draws)
-    return float(np.median(timings))
+    def recorded(t):
+        out = run_draws(data, states, keys, accumulators, t, draws, 1, True, t, num_draws=draws, record_fn=record_fn)
+        return jax.device_get(out[2])
+
+    def timed(fn):
+        def run(t):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(t))
+            return (time.perf_counter() - start) / draws
+        run(0)  # compile
+        return run
+
+    return timed(bare), timed(recorded)
 
 
 def main() -> None:
@@ -67,7 +71,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=list(SIZES))
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=10, help="sweeps per timing")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--num-samples", type=int, default=1000, help="for the plan's byte counts")
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), float64, "
@@ -87,14 +91,18 @@ def main() -> None:
               f"h2_draw={model.h2_draw}); model cost per chain: sweep {sweep:.3g} weighted multiply-adds, "
               f"G and R {covariance_record_cost(data):.3g}, U and Eta_mean {record_cost(data):.3g}")
         print(f"  {plan.describe()}", flush=True)
-        bare = seconds_per_sweep(model, args.chains, args.draws, args.repeats, None, False, settings)
-        planned = seconds_per_sweep(model, args.chains, args.draws, args.repeats, None, True, settings)
-        every_draw = seconds_per_sweep(model, args.chains, args.draws, args.repeats, 1, True, settings)
-        row = dict(size=size, every=settings["covariance_every"], bare=bare, planned=planned, every_draw=every_draw)
+        bare, planned = sweep_timers(model, args.chains, args.draws, None, settings)
+        _, every_draw = sweep_timers(model, args.chains, args.draws, 1, settings)
+        times = {"bare": [], "planned": [], "every_draw": []}
+        for repeat in range(args.repeats):  # interleaved; the minimum of each (a shared, noisy machine)
+            for name, timer in (("bare", bare), ("planned", planned), ("every_draw", every_draw)):
+                times[name].append(timer(args.draws * (repeat + 1)))
+        row = dict(size=size, every=settings["covariance_every"], **{name: min(t) for name, t in times.items()})
         rows.append(row)
-        print(f"  s/sweep: no records {bare:.4f}; records as planned (G, R every {settings['covariance_every']}) "
-              f"{planned:.4f} (+{100 * (planned / bare - 1):.1f} %); G and R every draw {every_draw:.4f} "
-              f"(+{100 * (every_draw / bare - 1):.1f} %)", flush=True)
+        bare, planned, every_draw = row["bare"], row["planned"], row["every_draw"]
+        print(f"  s/sweep (min of {args.repeats}): no records {bare:.4f}; records as planned (G, R every "
+              f"{settings['covariance_every']}) {planned:.4f} (+{100 * (planned / bare - 1):.1f} %); G and R every "
+              f"draw {every_draw:.4f} (+{100 * (every_draw / bare - 1):.1f} %)", flush=True)
     print("\n| size | G, R every | s/sweep no records | planned records | G, R every draw |")
     print("|---|---|---|---|---|")
     for r in rows:
