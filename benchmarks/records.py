@@ -3,8 +3,9 @@
 For each size: the record plan ``sj.sample`` would choose (what is kept per draw, every how many
 draws the running means of G and R are taken, bytes), then seconds per sweep of the compiled loop
 without records (warm-up), with the plan's records, and with G and R averaged over every draw
-(the behaviour before size-aware records); interleaved, the minimum of the repeats. Sizes are the issue's S, M and L, and A (the
-Arabidopsis size: n = 665, p = 20,842, 166 factors; for accelerators). 4 chains, float64.
+(the behaviour before size-aware records); interleaved, the minimum of the repeats. Sizes are
+the issue's S, M and L, and A (the Arabidopsis size: n = 665, p = 20,842, 166 factors; for
+accelerators). 4 chains, float64.
 
     python benchmarks/records.py [--sizes S M L] [--chains 4] [--draws 10] [--repeats 5]
 """
@@ -106,8 +107,9 @@ def main() -> None:
     print("\n| size | G, R every | s/sweep no records | planned records | G, R every draw |")
     print("|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['every']} | {r['bare']:.4f} | {r['planned']:.4f} (+{100 * (r['planned'] / r['bare'] - 1):.1f} %)"
-              f" | {r['every_draw']:.4f} (+{100 * (r['every_draw'] / r['bare'] - 1):.1f} %) |")
+        planned, every_draw = 100 * (r["planned"] / r["bare"] - 1), 100 * (r["every_draw"] / r["bare"] - 1)
+        print(f"| {r['size']} | {r['every']} | {r['bare']:.4f} | {r['planned']:.4f} (+{planned:.1f} %)"
+              f" | {r['every_draw']:.4f} (+{every_draw:.1f} %) |")
 
 
 if __name__ == "__main__":

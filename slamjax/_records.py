@@ -165,7 +165,8 @@ def _check_memory(plan: RecordPlan, available: int | None) -> None:
     if plan.store_bytes > _MEMORY_SHARE * host:
         raise SlamjaxInputError(
             f"memory: {plan.num_chains} chains x {plan.num_samples} draws x {_size(plan.bytes_per_draw)} = "
-            f"{_size(plan.store_bytes)} of draws would not fit in the host's {_size(host)}; use thin (fewer draws), "
-            "record_loadings=False, record_covariances=False or record_genetic_values=False"
+            f"{_size(plan.store_bytes)} of draws would not fit in the host's {_size(host)}; keep fewer draws "
+            "(a smaller num_samples with a larger thin covers the same sweeps), record_loadings=False, "
+            "record_covariances=False or record_genetic_values=False"
         )
 

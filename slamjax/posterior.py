@@ -84,7 +84,8 @@ def _add_large_means(state: State, data: SamplerData, sums: dict, aligned: bool)
         F_h2 = data.h2_grid[state.F_h2_index]  # (k, R)
         B_F_star = state.B_F * jnp.sqrt(state.tot_F_prec)[None, :]
         sums = {**sums, "Lambda_aligned": sums["Lambda_aligned"] + T @ Lambda_star,
-                "F_h2_aligned": sums["F_h2_aligned"] + (T**2 @ F_h2).T, "B_F_aligned": sums["B_F_aligned"] + B_F_star @ T.T}
+                "F_h2_aligned": sums["F_h2_aligned"] + (T**2 @ F_h2).T,
+                "B_F_aligned": sums["B_F_aligned"] + B_F_star @ T.T}
     return sums
 
 

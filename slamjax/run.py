@@ -382,7 +382,8 @@ class _Sampler:
                      for name, value in jax.device_get(self.accumulators).items()}
         if "Lambda_aligned" in per_chain:  # rotated onto one frame across chains, then to varimax
             names = ("Lambda_aligned", "F_h2_aligned", "B_F_aligned")
-            per_chain.update(zip(names, (value[None] for value in combine_aligned_means(*(per_chain[n] for n in names)))))
+            combined = combine_aligned_means(*(per_chain[name] for name in names))
+            per_chain.update({name: value[None] for name, value in zip(names, combined)})
         draws = self.all_draws()
         if "marker_pip" in per_chain and "Lambda" in draws:
             matched = _match_factors_to_first_chain(draws["Lambda"])
@@ -1102,7 +1103,8 @@ class Run:
         s = self.settings
         return plan_records(
             self.model.data, num_chains=s["num_chains"], num_samples=s["num_samples"], chunk_size=s["chunk_size"],
-            thin=s["thin"], record_covariances=s["record_covariances"], record_genetic_values=s["record_genetic_values"],
+            thin=s["thin"], record_covariances=s["record_covariances"],
+            record_genetic_values=s["record_genetic_values"],
             record_loadings=s["record_loadings"], covariance_every=s["covariance_every"],
             extra=self._sampler.record if self._sampler is not None else (), available_memory=2**62,
         )[0]
