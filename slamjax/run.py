@@ -277,11 +277,6 @@ class _Sampler:
         every = max(1, min(100, s["num_warmup"] // 10))
         return list(range(every, s["num_warmup"] // 2 + 1, every))
 
-    def checkpoint(self) -> dict[str, np.ndarray]:
-        """The arrays of a checkpoint: states, keys, running-mean sums and (as JSON) the progress."""
-        progress = dict(t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings))
-        return checkpoint_to_plain(self.states, self.chain_keys, self.accumulators, progress)
-
     def _save(self, draws: dict | None, writer: BackgroundWriter) -> None:
         """Queues the chunk's draws and the checkpoint after it on the background writer: the
         arguments are taken now (JAX arrays do not change), the disk is written behind the device."""
@@ -293,16 +288,12 @@ class _Sampler:
         writer.submit(_write_chunk, self.store, self.model, draws, (self.states, self.chain_keys, self.accumulators),
                       progress, meta)
 
-    def record_functions(self) -> dict:
-        """The static arguments of ``run_draws`` that say what this run records."""
-        return dict(record_fn=_record_function(self.settings, self.record))
-
     def advance(self, progress: bool, callback=None) -> "Run":
         """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk. The
         store is written on a background thread while the next chunk runs."""
         s = self.settings
         data = self.model.data
-        records = self.record_functions()
+        records = dict(record_fn=_record_function(self.settings, self.record))
         sweeps_per_chunk = s["chunk_size"] * s["thin"]
         interrupted = []
 
