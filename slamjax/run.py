@@ -19,6 +19,7 @@ from ._errors import NumericalError, SlamjaxInputError
 from ._plain import checkpoint_from_plain, checkpoint_progress, checkpoint_to_plain, model_arguments_from_plain
 from ._plain import model_to_plain
 from ._records import plan_records
+from ._sharding import is_writer, to_host, trait_sharding
 from ._store import CHECKPOINT, MODEL_JSON, BackgroundWriter, RunStore
 from ._x64 import call_as_user, float64
 from .alignment import align_factor_effects, align_factor_h2, combine_aligned_means, factor_alignment
@@ -104,6 +105,8 @@ def sample(
     reorder_factors: bool = False,
     callback=None,
     record: dict | None = None,
+    devices=None,
+    chain_groups: int = 1,
 ) -> "Run":
     """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
 
@@ -128,6 +131,12 @@ def sample(
     sweeps (``slamjax.warmup``). ``callback(run_progress: dict)`` is called after every chunk.
     ``record``: {name: fn(state, data) -> array}, user functions of the chain state recorded per
     draw (standardised scale, the sampler's coordinates); ``sj.open_run`` needs them again.
+
+    ``devices``: split the traits over several devices (a count: the first that many of
+    ``jax.devices()``, across every process of ``jax.distributed``; or a list of devices), and the
+    chains over ``chain_groups`` groups of them (``slamjax._sharding``). The draws equal a
+    one-device run's up to the order of floating-point sums. With several processes every
+    process calls ``sample`` alike; process 0 prints and writes the store.
     """
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
@@ -149,6 +158,8 @@ def sample(
     if callback is not None and not callable(callback):
         raise SlamjaxInputError(f"callback: must be callable, got {type(callback).__name__}")
     user_functions = _check_record(record)
+    sharding = trait_sharding(devices, chain_groups, model.data.shapes["p"], num_chains)
+    progress = progress and is_writer()
 
     data = model.data
     plan, record_settings = plan_records(
@@ -163,6 +174,8 @@ def sample(
     )
     if progress:
         tqdm.write(f"slamjax: {plan.describe()}")
+        if sharding is not None:
+            tqdm.write(f"slamjax: {sharding.describe()}")
     if chain_keys is None:
         init_keys, chain_keys = jnp.split(jax.random.split(jax.random.key(seed), 2 * num_chains), 2)
     else:
@@ -173,7 +186,8 @@ def sample(
     run_store = None
     if store is not None:
         run_store = RunStore(store)
-        run_store.create(*model_to_plain(model), dict(settings=settings, version=_version()))
+        if is_writer():
+            run_store.create(*model_to_plain(model), dict(settings=settings, version=_version()))
     if init == "factor_analysis":
         from .start import factor_analysis_start
 
@@ -182,7 +196,8 @@ def sample(
         states = _initial_states(init_keys, data)
     accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape),
                                 running_template(data, settings["record_loadings"]))
-    sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store, record=user_functions)
+    sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store, record=user_functions,
+                       sharding=sharding)
     return sampler.advance(progress, callback)
 
 
@@ -255,8 +270,11 @@ class _Sampler:
     """What a run needs to go on: chain states, keys, running-mean sums and counters."""
 
     def __init__(self, model, settings, states, chain_keys, accumulators, *, store=None, t=0, n_draws=0,
-                 elapsed=0.0, draws=None, record=()):
+                 elapsed=0.0, draws=None, record=(), sharding=None):
         self.model, self.settings, self.store, self.record = model, settings, store, record
+        self.sharding, self.data = sharding, model.data
+        if sharding is not None:  # global arrays laid out on the mesh (_sharding.py)
+            self.data, states, chain_keys, accumulators = sharding.place(model.data, states, chain_keys, accumulators)
         self.states, self.chain_keys, self.accumulators = states, chain_keys, accumulators
         self.t, self.n_draws, self.elapsed = t, n_draws, elapsed
         self.chunks = [] if not draws else [draws]
@@ -285,15 +303,21 @@ class _Sampler:
         meta = dict(settings=dict(self.settings), version=_version(), sweeps_done=self.t, draws_done=self.n_draws,
                     complete=self.complete)
         progress = dict(t=self.t, n_draws=self.n_draws, elapsed=self.elapsed, settings=dict(self.settings))
-        writer.submit(_write_chunk, self.store, self.model, draws, (self.states, self.chain_keys, self.accumulators),
-                      progress, meta)
+        trees = (self.states, self.chain_keys, self.accumulators)
+        if jax.process_count() > 1:  # every process gathers; process 0 writes
+            keys = jax.random.wrap_key_data(to_host(jax.random.key_data(self.chain_keys)))
+            trees = (to_host(self.states), keys, to_host(self.accumulators))
+            if not is_writer():
+                return
+        writer.submit(_write_chunk, self.store, self.model, draws, trees, progress, meta)
 
     def advance(self, progress: bool, callback=None) -> "Run":
         """Runs the remaining warm-up and draws, chunk by chunk; Ctrl-C stops after a chunk. The
         store is written on a background thread while the next chunk runs."""
         s = self.settings
-        data = self.model.data
-        records = dict(record_fn=_record_function(self.settings, self.record))
+        data = self.data
+        records = dict(record_fn=_record_function(self.settings, self.record), sharding=self.sharding)
+        progress = progress and is_writer()
         sweeps_per_chunk = s["chunk_size"] * s["thin"]
         interrupted = []
 
@@ -316,7 +340,7 @@ class _Sampler:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
                 self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop,
                                                    accumulators=self.accumulators, num_draws=s["chunk_size"], **records)
-                _raise_on_failure(jax.device_get(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
+                _raise_on_failure(to_host(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
                     self.states = _reorder_all(self.states, self.chain_keys, stop)
                     reorder_points.remove(stop)
@@ -333,7 +357,7 @@ class _Sampler:
                     data, self.states, self.chain_keys, self.accumulators, self.t, n_valid, s["thin"], True,
                     self.n_draws, num_draws=s["chunk_size"], **records,
                 )
-                draws, failures = jax.device_get((draws, failures))
+                draws, failures = to_host((draws, failures))
                 _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
                 draws = {name: value[:, :n_valid] for name, value in draws.items()}
                 self.chunks.append(draws)
@@ -370,7 +394,7 @@ class _Sampler:
         every = self.settings["covariance_every"]
         counts = {name: -(-self.n_draws // every) for name in _LARGE_MEANS}  # draws 0, m, 2m, ...
         per_chain = {name: np.asarray(value) / max(counts.get(name, self.n_draws), 1)
-                     for name, value in jax.device_get(self.accumulators).items()}
+                     for name, value in to_host(self.accumulators).items()}
         if "Lambda_aligned" in per_chain:  # rotated onto one frame across chains, then to varimax
             names = ("Lambda_aligned", "F_h2_aligned", "B_F_aligned")
             combined = combine_aligned_means(*(per_chain[name] for name in names))
@@ -417,10 +441,12 @@ def _match_factors_to_first_chain(Lambda: np.ndarray) -> np.ndarray:
 
 
 @float64
-def open_run(path, record: dict | None = None) -> "Run":
+def open_run(path, record: dict | None = None, devices=None, chain_groups: int = 1) -> "Run":
     """Reopens a run written with ``sj.sample(..., store=path)``: its draws so far, and a
     ``resume`` that finishes it (or extends it) exactly as an uninterrupted run would have.
-    ``record``: the user functions the run was started with, if any.
+    ``record``: the user functions the run was started with, if any. ``devices``,
+    ``chain_groups``: where ``resume`` runs, as for ``sj.sample`` (a run may move between one
+    device and several; it then continues up to the order of floating-point sums).
 
     The store holds plain data only (JSON, npz, zarr; no pickles): opening one runs no code from
     it, and a damaged or edited store is refused with a ``SlamjaxInputError`` naming the file."""
@@ -448,6 +474,7 @@ def open_run(path, record: dict | None = None) -> "Run":
         jax.random.wrap_key_data(jnp.asarray(trees["chain_keys"])), jax.tree.map(jnp.asarray, trees["accumulators"]),
         store=run_store, t=progress["t"], n_draws=progress["n_draws"], elapsed=progress["elapsed"], draws=draws,
         record=user_functions,
+        sharding=trait_sharding(devices, chain_groups, model.data.shapes["p"], settings["num_chains"]),
     )
     return sampler.to_run()
 

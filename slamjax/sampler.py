@@ -265,7 +265,7 @@ def _no_records(state, data, sums, draw):
 
 
 def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start, stop, *,
-               accumulators: PyTree = None, num_draws: int = 1, record_fn=_no_records):
+               accumulators: PyTree = None, num_draws: int = 1, record_fn=_no_records, sharding=None):
     """Sweeps start..stop-1 for every chain (vmapped), nothing recorded; start/stop are traced.
 
     It runs ``run_draws``'s compiled loop (one step of stop - start sweeps, ``record=False``), so
@@ -277,11 +277,11 @@ def run_warmup(data: SamplerData, states: State, chain_keys: PRNGKeyArray, start
         if accumulators is None:
             accumulators = jax.vmap(lambda s: {})(states)
         states, _, _, failures = run_draws(data, states, chain_keys, accumulators, start, 1, stop - start, False, 0,
-                                           num_draws=num_draws, record_fn=record_fn)
+                                           num_draws=num_draws, record_fn=record_fn, sharding=sharding)
     return states, failures
 
 
-@functools.partial(jax.jit, static_argnames=("num_draws", "record_fn"))
+@functools.partial(jax.jit, static_argnames=("num_draws", "record_fn", "sharding"))
 def run_draws(
     data: SamplerData,
     states: State,
@@ -295,6 +295,7 @@ def run_draws(
     *,
     num_draws: int,
     record_fn,
+    sharding=None,
 ):
     """``num_draws`` recorded draws, ``thin`` sweeps apart, from sweep ``start`` on, for every chain.
 
@@ -310,8 +311,11 @@ def run_draws(
     chain, so under ``vmap`` the branches stay real branches (no work is done past ``n_valid``).
     With ``record`` False the sweeps run and nothing is recorded (the warm-up: ``run_warmup``), so
     one compiled loop serves both. Returns (states, accumulators, draws, failure records (chains,
-    2), as ``run_warmup``'s).
+    2), as ``run_warmup``'s). ``sharding`` (``_sharding.TraitSharding``): the layout of traits and
+    chains over several devices, stated on entry; XLA partitions the loop to match.
     """
+    if sharding is not None:
+        data, states, chain_keys, accumulators = sharding.constrain(data, states, chain_keys, accumulators)
 
     def one_chain(state, chain_key, accumulator):
         draw_shapes = jax.eval_shape(lambda s, a: record_fn(s, data, a, 0)[0], state, accumulator)
