@@ -245,7 +245,7 @@ def format_report(ds: Any, config: dict, run: Any, elapsed: float) -> str:
 
 
 @float64
-def fit(config: dict, out: TextIO | None = None, store: str | None = None) -> None:
+def fit(config: dict, out: TextIO | None = None, store: str | None = None, devices=None) -> None:
     """Load the data set, build the model, sample and print the report to ``out``."""
     import slamjax as sj
 
@@ -266,6 +266,7 @@ def fit(config: dict, out: TextIO | None = None, store: str | None = None) -> No
         num_chains=s["num_chains"],
         seed=s["seed"],
         store=store,
+        devices=devices,
     )
     elapsed = time.perf_counter() - start
     print(format_results(run, elapsed), file=out, flush=True)
@@ -283,23 +284,65 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_fit.add_argument("config", metavar="CONFIG.yaml", help="YAML configuration file")
     p_fit.add_argument("--store", metavar="DIR", help="write draws and checkpoints to DIR (resumable)")
+    _add_device_arguments(p_fit)
     p_resume = sub.add_parser("resume", help="finish (or extend) a run written with --store",
                               description="Finish a stored run that was cut short, or add draws to it.")
     p_resume.add_argument("run", metavar="DIR", help="the run's directory")
     p_resume.add_argument("--samples", type=int, default=None, metavar="N", help="add N draws to a finished run")
+    _add_device_arguments(p_resume)
     p_summary = sub.add_parser("summary", help="print h2, genetic correlations and r_hat of a stored run",
                                description="Print the summary of a stored run.")
     p_summary.add_argument("run", metavar="DIR", help="the run's directory")
     return parser
 
 
+def _add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "several devices and hosts",
+        "Split the traits over devices (slamjax._sharding). On several hosts, start the same command "
+        "once per host: under Slurm with --distributed (JAX reads the job's variables), elsewhere with "
+        "--coordinator HOST:PORT --num-processes N --process-id I (I = 0 .. N-1; process 0 prints and "
+        "writes the store).",
+    )
+    group.add_argument("--devices", metavar="N|all", help="split the traits over N devices (all: every device "
+                       "of every process)")
+    group.add_argument("--distributed", action="store_true", help="jax.distributed.initialize() from the "
+                       "cluster's environment (Slurm, Open MPI)")
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator")
+    group.add_argument("--num-processes", type=int, metavar="N", help="how many processes take part")
+    group.add_argument("--process-id", type=int, metavar="I", help="this process's index, 0 .. N-1")
+
+
+def _devices(args) -> int | None:
+    """The device count asked for (None: one device); starts jax.distributed first if asked."""
+    import jax
+
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if any(value is not None for value in explicit):
+        if any(value is None for value in explicit):
+            raise SlamjaxInputError("--coordinator, --num-processes and --process-id go together; pass all three")
+        if args.distributed:
+            raise SlamjaxInputError("--distributed reads the cluster's environment; drop it or --coordinator")
+    if args.distributed or explicit[0] is not None:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU devices; GPUs use NCCL
+        jax.distributed.initialize(*explicit) if explicit[0] is not None else jax.distributed.initialize()
+    if args.devices is None:
+        return None
+    if args.devices == "all":
+        return jax.device_count()
+    try:
+        return int(args.devices)
+    except ValueError:
+        raise SlamjaxInputError(f"--devices: a count or 'all', got {args.devices!r}") from None
+
+
 @float64
-def resume(path: str, samples: int | None, out: TextIO | None = None) -> None:
+def resume(path: str, samples: int | None, out: TextIO | None = None, devices=None) -> None:
     """Reopen a stored run, continue it and print its summary."""
     import slamjax as sj
 
     out = sys.stdout if out is None else out
-    run = sj.open_run(path)
+    run = sj.open_run(path, devices=devices)
     run.resume(num_samples=samples)
     print(format_results(run, run.elapsed), file=out, flush=True)
 
@@ -323,10 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # exits with status 2 on bad usage
     try:
         if args.command == "fit":
-            fit(load_config(args.config), store=args.store)
+            fit(load_config(args.config), store=args.store, devices=_devices(args))
             return 0
         if args.command == "resume":
-            resume(args.run, args.samples)
+            resume(args.run, args.samples, devices=_devices(args))
             return 0
         if args.command == "summary":
             summary(args.run)

@@ -230,3 +230,24 @@ def test_fit_end_to_end(tmp_path):
 
     assert sj.open_run(store).draws["h2"].shape == (2, 30, 4)
     assert main(["resume", str(store)]) == 2  # complete: nothing to finish without --samples
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--coordinator", "localhost:1234"], "--coordinator, --num-processes and --process-id go together"),
+    (["--distributed", "--coordinator", "h:1", "--num-processes", "2", "--process-id", "0"], "drop it or"),
+    (["--devices", "two"], "--devices: a count or 'all'"),
+    (["--devices", "99"], "devices: asked for 99"),
+])
+def test_device_flags_exit_2_naming_the_flag(tmp_path, capsys, flags, message):
+    """Bad device or process flags stop before anything starts (jax.distributed included)."""
+    assert main(["fit", str(write(tmp_path, GOOD)), *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "slamjax", "fit", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "--coordinator HOST:PORT" in result.stdout and "--devices N|all" in result.stdout
