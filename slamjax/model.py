@@ -355,6 +355,12 @@ class Model:
         imputed = sum(g.imputed_cells for g in self.missing_groups)
         return f"{len(self.missing_groups)} missing-data groups, {imputed} cells imputed"
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: sizes, random effects, backend and missing data (``_display``)."""
+        from ._display import model_html
+
+        return model_html(self)
+
     def __repr__(self) -> str:
         s = self.shapes
         missing = 1.0 - self.observed_fraction

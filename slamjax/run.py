@@ -1127,6 +1127,12 @@ class Run:
             extra=self._sampler.record if self._sampler is not None else (), available_memory=2**62,
         )[0]
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: settings, state and convergence of h2 at a glance (``_display``)."""
+        from ._display import run_html
+
+        return run_html(self)
+
     def __repr__(self) -> str:
         s = self.settings
         return (

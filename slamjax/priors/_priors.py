@@ -84,6 +84,12 @@ class Priors:
     def n_flat(self) -> int:
         return int(self.intercept_precision == 0)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's display: every prior with what it means (``_display``)."""
+        from .._display import priors_html
+
+        return priors_html(self)
+
     def __repr__(self) -> str:
         lines = ["Priors("]
         for field in dataclasses.fields(self):
