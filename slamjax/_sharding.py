@@ -16,6 +16,11 @@ sum of n x k (the factor scores' right-hand side) and one of k x k (their precis
 plus a few vectors of k; no trait-sized array moves between devices inside a sweep. Only the
 covariance records (G and R, p x p) gather Lambda, once per counted draw.
 
+Why not ``shard_map`` with hand-written psums: inside it every per-trait random draw would be
+made for the device's local shape, so the draws would change with the layout, and the blocks,
+which know nothing of devices, would have to name the mesh axis in their sums. With GSPMD they
+stay as they are, and XLA's batched solves split cleanly here (no gather, measured above).
+
 Draws equal the unsharded sampler's up to the order of floating-point sums (1e-13 in 20 sweeps;
 the random bits themselves do not depend on the layout: JAX's Threefry is partitionable). Over a
 long run two such chains drift apart like any two runs whose arithmetic differs in the last bit,

@@ -67,6 +67,19 @@ def devices(out: str) -> None:
             discrete_equal=bool(np.array_equal(one.draws["resid_h2"], run.draws["resid_h2"])),
             Eta_spec=str(run.final_states.Eta.sharding.spec),
         )
+    # a one-device store resumed on 4 devices (sj.open_run(devices=...)) continues the same chains
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as store:
+        first = dict(SAMPLE, num_samples=SAMPLE["num_samples"] // 2)
+        sj.sample(m, store=store, chunk_size=first["num_samples"], **first)
+        run = sj.open_run(store, devices=4)
+        run.resume(num_samples=SAMPLE["num_samples"] - first["num_samples"], progress=False)
+        result["resumed on 4 devices"] = dict(
+            max_difference=float(np.max(np.abs(one.draws["h2"] - run.draws["h2"]))),
+            scale=float(np.max(np.abs(one.draws["h2"]))),
+            discrete_equal=bool(np.array_equal(one.draws["resid_h2"], run.draws["resid_h2"])),
+        )
     result["collectives"] = collectives(m, trait_sharding(4, 1, MODEL["p"], SAMPLE["num_chains"]))
     with open(out, "w") as f:
         json.dump(result, f)

@@ -35,7 +35,7 @@ def four_devices(tmp_path_factory):
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("layout", ["4 devices", "2 x 2 devices", "3 devices (uneven)"])
+@pytest.mark.parametrize("layout", ["4 devices", "2 x 2 devices", "3 devices (uneven)", "resumed on 4 devices"])
 def test_sharded_draws_equal_one_device(four_devices, layout):
     result = four_devices[layout]
     assert result["max_difference"] <= RELATIVE * result["scale"], result
