@@ -160,10 +160,10 @@ def _output_folder(config: dict, config_path: str, out: str | None) -> Path:
 def _check_output_folder(folder: Path, overwrite: bool) -> None:
     """Refuse a folder that already holds a run, unless ``overwrite`` (checked before anything is read)."""
     if folder.exists() and not folder.is_dir():
-        raise SlamjaxInputError(f"--out: {folder} is a file, not a folder")
+        raise SlamjaxInputError(f"--out / output.dir: {folder} is a file, not a folder")
     if (folder / "checkpoint.npz").exists() and not overwrite:
-        raise SlamjaxInputError(f"--out: {folder} already holds a run; `slamjax resume {folder}` continues it, "
-                                f"--overwrite replaces it, or choose another folder")
+        raise SlamjaxInputError(f"--out / output.dir: {folder} already holds a run; `slamjax resume {folder}` "
+                                f"continues it, --overwrite replaces it, or choose another folder")
 
 
 def _clear_output_folder(folder: Path) -> None:

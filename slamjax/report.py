@@ -216,7 +216,7 @@ def h2_table(run, table: pd.DataFrame) -> pd.DataFrame:
                ("ess_bulk", "r_hat")]
     rows = rows[columns].copy()
     rows.index = [str(i)[3:-1] for i in rows.index]
-    rows.index.name = "trait"
+    rows.index.name = "effect, trait" if len(run.model.effect_names) > 1 else "trait"
     return rows
 
 
