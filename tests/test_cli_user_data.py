@@ -297,3 +297,25 @@ def test_shipped_wheat_config_still_loads():
 
         validate_config({"data": "wheat", "model": {"n_factors": 2, "h2_divisions": 5, "formula": "~ 1"},
                          "sampling": {"num_warmup": 1, "num_samples": 1, "thin": 1, "num_chains": 1, "seed": 0}})
+
+
+def test_voom_observation_reads_counts(tmp_path):
+    """observation: voom turns a count table into sj.obs.Voom with the formula's fixed effects as design."""
+    from slamjax._user_data import build_model
+
+    rng = np.random.default_rng(1)
+    ids = [f"s{i}" for i in range(24)]
+    counts = pd.DataFrame(rng.poisson(rng.gamma(2.0, 50.0, size=6), size=(24, 6)), index=pd.Index(ids, name="id"),
+                          columns=[f"g{j}" for j in range(6)])
+    counts.to_csv(tmp_path / "counts.csv")
+    pd.DataFrame({"id": ids, "strain": ["A", "B"] * 12, "batch": ["b1", "b2", "b3"] * 8}).to_csv(
+        tmp_path / "cov.csv", index=False)
+    config = write_config(tmp_path, """\
+        data: {Y: counts.csv, covariates: cov.csv}
+        observation: voom
+        model: {formula: "~ strain + (1|batch)", n_factors: 2, h2_divisions: 5}
+        sampling: {num_warmup: 10, num_samples: 10, thin: 1, num_chains: 2, seed: 0}
+        """)
+    cfg = load_config(config)
+    model = build_model(read_inputs(cfg), cfg)
+    assert isinstance(model.observation, sj.obs.Voom) and model.shapes["p"] == 6 and model.shapes["b"] == 2
