@@ -72,7 +72,7 @@ def sample_factors_marginal(
         log_likelihood = -0.5 * (log_det_V + jnp.sum(jnp.log(precision) - (b**2)[:, None] / precision, axis=0))
         g = jax.random.categorical(keys[l, 0], log_likelihood + log_prior).astype(h2_index.dtype)
         precision_g = precision[:, g]
-        new = prior_mean[:, l] + b / precision_g + normal(keys[l, 1], (n,)) / jnp.sqrt(precision_g)
+        new = prior_mean[:, l] + b / precision_g + normal(keys[l, 1], (n,), b.dtype) / jnp.sqrt(precision_g)
         FA = FA + (new - F[:, l])[:, None] * A[l][None, :]
         return F.at[:, l].set(new), FA, h2_index.at[l].set(g)
 

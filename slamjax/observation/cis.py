@@ -175,7 +175,7 @@ class CisGenotypes(ObservationModel):
         chol = jnp.linalg.cholesky(A)
         rhs = jnp.einsum("gnw,ng->gw", self.L, self.y - mean) / resid_variance[:, None]
         centre = jax.scipy.linalg.cho_solve((chol, True), rhs[..., None])[..., 0]
-        z = normal(key_gamma, rhs.shape)
+        z = normal(key_gamma, rhs.shape, rhs.dtype)
         noise = jax.scipy.linalg.solve_triangular(jnp.swapaxes(chol, 1, 2), z[..., None], lower=False)[..., 0]
         gamma = jnp.where(self.valid, centre + noise, 0.0)
         parameters = self.sample_parameters(key_phi, {**parameters, "gamma": gamma}, None)

@@ -64,7 +64,7 @@ class _OrderedShrinkage(CoefficientPrior):
         def body(h, delta):
             others = jnp.cumprod(delta) / delta[h]
             ss = jnp.sum(jnp.where(rows >= h, others * row_ss, 0.0))
-            new = gamma_draw(keys[h], shape[h] + 0.5 * p * (k - h), rate[h] + 0.5 * ss)
+            new = gamma_draw(keys[h], shape[h] + 0.5 * p * (k - h).astype(shape.dtype), rate[h] + 0.5 * ss)
             return delta.at[h].set(new)
 
         return lax.fori_loop(0, k, body, delta)

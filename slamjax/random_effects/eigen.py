@@ -122,12 +122,12 @@ class EigenRandomEffect(GridBackend):
         if r <= n:
             resid_r = resid[:r]
         else:
-            resid_r = jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]))], axis=0)
+            resid_r = jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]), resid.dtype)], axis=0)
         omega = self.sigma[:, None] ** 2
         denom = h2[None, :] * omega + (1.0 - h2[None, :])
         mean = h2[None, :] * self.sigma[:, None] * resid_r / denom
         sd = jnp.sqrt(h2[None, :] * (1.0 - h2[None, :]) / (tau[None, :] * denom))
-        return mean + sd * normal(key, mean.shape)
+        return mean + sd * normal(key, mean.shape, mean.dtype)
 
     def to_levels(self, b: Float[Array, "r c"]) -> Float[Array, "r c"]:
         """Random effects on the levels of K (the rows of K), u = L P b."""
@@ -139,7 +139,7 @@ def sigma_times(sigma: Float[Array, " r"], n: int, x: Float[Array, "m c"], rows:
     diagonal matrix Sigma of the singular values ``sigma`` (zero padded to r)."""
     m = min(n, sigma.shape[0])
     top = sigma[:m, None] * x[:m]
-    return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]))], axis=0)
+    return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]), top.dtype)], axis=0)
 
 
 def covariance_root(K: np.ndarray) -> np.ndarray:
