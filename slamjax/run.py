@@ -410,6 +410,11 @@ def _on_host(value: np.ndarray) -> np.ndarray:
     return value.astype(np.float64) if value.dtype == np.float32 else value
 
 
+def _on_host_shape(shape: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
+    """The shape and dtype of a draw on the host (``_on_host``)."""
+    return jax.ShapeDtypeStruct(shape.shape, np.float64) if shape.dtype == np.float32 else shape
+
+
 def _write_chunk(store: RunStore, model: Model, draws: dict | None, trees: tuple, progress: dict, meta: dict):
     """Appends a chunk's draws (None: a warm-up chunk) and replaces the checkpoint after it (on
     ``BackgroundWriter``'s thread: in order, one at a time)."""
@@ -465,8 +470,9 @@ def open_run(path, record: dict | None = None) -> "Run":
     trees = checkpoint_from_plain(checkpoint, template, where)
     record_fn = _record_function(settings, user_functions)
     one_chain = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)  # noqa: E731
-    draw_shapes = jax.eval_shape(record_fn, one_chain(template["states"]), model.data,
+    draw_shapes = jax.eval_shape(record_fn, one_chain(template["states"]), cast_floats(model.data, settings["dtype"]),
                                  one_chain(template["accumulators"]), 0)[0]
+    draw_shapes = jax.tree.map(_on_host_shape, draw_shapes)  # float32 draws are kept as float64
     draws = run_store.read_draws(progress["n_draws"], settings["num_chains"], draw_shapes)
     sampler = _Sampler(
         model, settings, jax.tree.map(jnp.asarray, trees["states"]),

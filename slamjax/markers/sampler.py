@@ -32,6 +32,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._linalg import jitter
 from .._random import normal
 from . import _cpu_kernel
 
@@ -179,7 +180,7 @@ def sample_joint(
     u = normal(key_u, (m, k), D_inv.dtype) * jnp.sqrt(D_inv)
     v = M @ u + normal(key_e, (n, k), w.dtype) / jnp.sqrt(w)[None, :]
     S = jnp.einsum("ij,jl,kj->lik", M, D_inv, M) + jax.vmap(jnp.diag)(jnp.broadcast_to(1.0 / w[:, None], (k, n)))
-    chol = jnp.linalg.cholesky(S)
+    chol = jnp.linalg.cholesky(jitter(S))
     ok = jnp.all(jnp.isfinite(chol))
     target = (residual_without_markers - v).T[..., None]  # (k, n, 1)
     z = jax.scipy.linalg.cho_solve((chol, True), target)[..., 0].T  # (n, k)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._dtype import float64_sum
 from .._random import normal
 from ._grid_terms import GridBackend, log_likelihood_on_grid
 
@@ -89,7 +90,9 @@ class EigenRandomEffect(GridBackend):
 
     @property
     def log_det_V(self) -> Float[Array, " G"]:
-        return jnp.sum(jnp.log(self.variances()), axis=0)
+        """log |V_g| of every grid point: a sum over the n rows, accumulated in float64 in a float32
+        run (it decides the h2 draws; ``_dtype.float64_sum``)."""
+        return float64_sum(jnp.log(self.variances()), axis=0)
 
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
