@@ -29,12 +29,15 @@ columns (the LAPACK fallback returns an all-NaN matrix). A pivot ``<= 0`` is
 treated as failure, so singular PSD input is reported as failure too. Use
 ``cholesky_ok`` to detect it.
 
-float32 (``sj.sample(..., dtype="float32")``): ``cholesky`` first adds a diagonal jitter of
-``JITTER_EPS`` (10 float32 epsilons, 1.2e-6) times the mean of each matrix's diagonal
-(``jitter``), so that the sweep's per-column and per-grid-point factorisations of precision
-matrices that are positive definite in exact arithmetic do not fail on float32 rounding (about
-eps * condition number relative to the diagonal). The shift is far below the Monte Carlo error
-of any draw. float64 matrices are factorised as they are (no jitter).
+float32 (``sj.sample(..., dtype="float32")``): ``cholesky`` first multiplies the diagonal by
+1 + ``JITTER_EPS`` (10 float32 epsilons, 1.2e-6; ``jitter``), so that the sweep's per-column and
+per-grid-point factorisations of precision matrices that are positive definite in exact
+arithmetic do not fail on float32 rounding. The jitter is relative to each diagonal entry, not to
+their mean: a Cholesky factorisation's rounding depends on the matrix scaled to a unit diagonal,
+and the diagonals of C_j = W'V^-1 W + D_j span many orders of magnitude (the prior precision of a
+shrunk loading reaches 1e19), where a jitter relative to the mean would swamp the small entries.
+The shift is far below the Monte Carlo error of any draw. float64 matrices are factorised as
+they are (no jitter).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from jaxtyping import Array, Bool, Float
 
 __all__ = ["cholesky", "solve_lower", "solve_lower_transpose", "cholesky_ok", "jitter", "JITTER_EPS"]
 
-# float32 jitter, relative to the mean diagonal: 10 float32 epsilons
+# float32 jitter, relative to each diagonal entry: 10 float32 epsilons
 JITTER_EPS = 10 * float(jnp.finfo(jnp.float32).eps)
 
 # Largest q for which the unrolled Cholesky is used (LAPACK above).
@@ -83,14 +86,13 @@ def _cholesky_xla(A: Float[Array, "... q q"]) -> Float[Array, "... q q"]:
 
 
 def jitter(A: Float[Array, "... q q"]) -> Float[Array, "... q q"]:
-    """A + JITTER_EPS * mean(diag A) * I for float32 (batched: one mean per matrix); float64 and
-    other dtypes unchanged (the same array)."""
+    """A + JITTER_EPS * diag(diag A) for float32 (every diagonal entry scaled by 1 + JITTER_EPS);
+    float64 and other dtypes unchanged (the same array)."""
     A = jnp.asarray(A)
     if A.dtype != jnp.float32 or A.shape[-1] == 0:
         return A
     diagonal = jnp.diagonal(A, axis1=-2, axis2=-1)
-    shift = JITTER_EPS * jnp.mean(diagonal, axis=-1)
-    return A + shift[..., None, None] * jnp.eye(A.shape[-1], dtype=A.dtype)
+    return A + (JITTER_EPS * diagonal)[..., None] * jnp.eye(A.shape[-1], dtype=A.dtype)
 
 
 def cholesky(A: Float[Array, "... q q"]) -> Float[Array, "... q q"]:

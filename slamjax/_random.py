@@ -45,9 +45,19 @@ def normal(key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float64) -> Floa
 
 
 def uniform(key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float64) -> Float[Array, "..."]:
-    """Independent U(0, 1) variates of the given dtype (drawn in float32), never exactly 0."""
+    """Independent U(0, 1) variates of the given dtype (drawn in float32), never exactly 0.
+
+    The float32 draw is a multiple of 2^-23; its 0 is returned as the smallest normal float32 for
+    float64 and as 2^-24 (the middle of [0, 2^-23), the interval it stands for) for float32, where
+    the product of such a value with another uniform would underflow to 0 (a Gamma variate
+    -log(U_1 U_2) of inf, once in 8 million draws)."""
     u = jax.random.uniform(key, shape, dtype=jnp.float32, minval=jnp.finfo(jnp.float32).tiny)
+    if jnp.dtype(dtype) == jnp.float32:
+        return jnp.maximum(u, _FLOAT32_UNIFORM_MIN)
     return u.astype(dtype)
+
+
+_FLOAT32_UNIFORM_MIN = 2.0**-24
 
 
 def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> Float[Array, "..."]:

@@ -179,6 +179,14 @@ def test_a_float32_run_is_float32_on_the_device_and_float64_on_the_host(model, u
     assert not np.array_equal(run64.draws["h2"], run.draws["h2"])  # float32 did compute in float32
 
 
+def test_a_float32_run_starts_from_a_factor_analysis_and_reorders_factors_in_float32(model):
+    """Both helpers compute in float64 (outside the sweep); the run casts their states back."""
+    run = sj.sample(model, dtype="float32", init="factor_analysis", reorder_factors=True,
+                    **dict(SETTINGS, num_warmup=8))
+    floating = [x for x in jax.tree.leaves(run.final_states) if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert all(x.dtype == jnp.float32 for x in floating) and np.all(np.isfinite(run.draws["h2"]))
+
+
 @pytest.mark.parametrize("reopen", [False, True])
 def test_a_float32_run_resumes_in_float32(model, uninterrupted32, tmp_path, reopen):
     """8 draws into a store, then 4 more (from the Run, or reopened from disk): the same draws,
@@ -219,7 +227,8 @@ def test_the_guard_names_the_block_in_float32():
     the same model samples in float64."""
     model = tiny_model(n=24, p=4, k=2, seed=3)
     model.data = eqx.tree_at(lambda d: d.Y_start, model.data, model.data.Y_start * 1e20)
-    with pytest.raises(sj.NumericalError, match=r"block 'trait h2 \(step 2\)' at sweep 1 \(warm-up\) of chain 0") as error:
+    message = r"block 'trait h2 \(step 2\)' at sweep 1 \(warm-up\) of chain 0"
+    with pytest.raises(sj.NumericalError, match=message) as error:
         sj.sample(model, num_warmup=2, num_samples=2, num_chains=1, progress=False, dtype="float32")
     assert (error.value.block, error.value.sweep, error.value.chain) == ("trait h2 (step 2)", 1, 0)
     sj.sample(model, num_warmup=2, num_samples=2, num_chains=1, progress=False)
@@ -233,9 +242,9 @@ def test_jitter_applies_to_float32_only():
     np.testing.assert_array_equal(cholesky(A64), cholesky(A64))
     A32 = A64.astype(jnp.float32)
     jittered, plain = np.asarray(jitter(A32), np.float64), np.asarray(A32, np.float64)
-    shift = JITTER_EPS * np.trace(plain, axis1=1, axis2=2) / 3  # relative to the mean diagonal
-    np.testing.assert_allclose(np.diagonal(jittered, axis1=1, axis2=2), np.diagonal(plain, axis1=1, axis2=2)
-                               + shift[:, None], rtol=2e-7)  # float32 rounding of the sum
+    diagonal = np.diagonal(plain, axis1=1, axis2=2)
+    np.testing.assert_allclose(np.diagonal(jittered, axis1=1, axis2=2), diagonal * (1 + JITTER_EPS),
+                               rtol=2e-7)  # float32 rounding of the sum
     assert np.all(jittered[:, ~np.eye(3, dtype=bool)] == plain[:, ~np.eye(3, dtype=bool)])
     singular = jnp.asarray(np.outer([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]), jnp.float32)  # rank 1
     assert np.all(np.isfinite(np.asarray(cholesky(singular)))), "float32 rank-deficient input factorises with jitter"
@@ -249,3 +258,47 @@ def test_float64_sums_of_float32_terms():
     assert abs(float(total) - 2**20 * float(x[0])) <= 1e-6 * 2**20 * float(x[0])
     y = jnp.asarray(np.random.default_rng(0).normal(size=(50, 3)))
     np.testing.assert_array_equal(float64_sum(y, axis=0), jnp.sum(y, axis=0))
+
+
+@pytest.mark.parametrize("prior", [sj.priors.MGPS(), sj.priors.Horseshoe(), sj.priors.TPB()])
+def test_the_column_shrinkage_stays_within_float32(prior):
+    """20 factors that the data do not need (zero loadings on 1000 traits): each delta_h draws near
+    p (k - h) / 2, so their product passes 1e70 in one sweep; float32 keeps every cumulative product
+    and precision at most PRECISION_MAX_FLOAT32, float64 lets them grow."""
+    from slamjax._dtype import PRECISION_MAX_FLOAT32
+
+    k, p = 20, 1000
+    coef, tau = np.zeros((k, p)), np.ones(p)
+
+    @jax.jit
+    def draw(prior, state, coef, tau):
+        state = prior.sample(jax.random.key(0), state, coef, tau)
+        return state.delta, prior.precision(state)
+
+    for dtype in ("float64", "float32"):
+        arguments = cast_floats((prior, prior.init(k, p), jnp.asarray(coef), jnp.asarray(tau)), dtype)
+        delta, precision = (np.asarray(x, np.float64) for x in draw(*arguments))
+        largest = max(np.cumprod(delta).max(), precision.max())
+        if dtype == "float32":
+            assert np.all(np.isfinite(precision)) and largest <= PRECISION_MAX_FLOAT32 * (1 + 1e-6), largest
+        else:
+            assert largest > 1e70, largest
+
+
+def test_float32_uniforms_leave_no_room_for_underflow():
+    """A float32 uniform of 0 bits (once in 2^23 draws) becomes 2^-24, not float32's smallest normal
+    number, whose product with another uniform underflows to 0: Gamma(2) = -log(U_1 U_2) would
+    be inf (the Lambda shrinkage block of a float32 run failed so, once in about 2,000 sweeps)."""
+    from slamjax._random import standard_gamma_half_integer, uniform
+
+    key = jax.random.key(0)
+    zero_bits = jax.random.uniform(key, (2**24,), jnp.float32) == 0  # the draws uniform() gives a floor to
+    assert np.any(np.asarray(zero_bits))
+    u32, u64 = uniform(key, (2**24,), jnp.float32), uniform(key, (2**24,), jnp.float64)
+    assert float(u32.min()) == 2.0**-24 and float(u64.min()) == float(jnp.finfo(jnp.float32).tiny)
+    np.testing.assert_array_equal(np.asarray(u32)[~np.asarray(zero_bits)], np.asarray(u64)[~np.asarray(zero_bits)])
+    other = uniform(jax.random.key(1), (2**24,), jnp.float32)
+    assert np.all(np.isfinite(np.asarray(jax.jit(lambda u, v: -jnp.log(u * v))(u32, other))))
+    smallest = jnp.full(3, jnp.finfo(jnp.float32).tiny)  # the old floor: XLA flushes the product to 0
+    assert np.all(np.isinf(np.asarray(jax.jit(lambda u, v: -jnp.log(u * v))(smallest, other[:3]))))
+    assert np.all(np.isfinite(np.asarray(standard_gamma_half_integer(jax.random.key(2), 4.0, (2**20,), jnp.float32))))

@@ -104,7 +104,8 @@ def _shear(key, R, Lambda_now, M, Lambda_weights, l, m, move):
     Rl, Rm, Ml = R[:, l].T, R[:, m].T, M[l]
     precision = jnp.einsum("pi,pij,pj->p", Rm, Ml, Rm) + jnp.sum(Lambda_weights[m] * Lambda_now[l] ** 2, axis=-1)
     linear = jnp.einsum("pi,pij,pj->p", Rl, Ml, Rm) - jnp.sum(Lambda_weights[m] * Lambda_now[m] * Lambda_now[l], axis=-1)
-    s = jnp.where(move, (normal(key, l.shape, precision.dtype) - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
+    z = normal(key, l.shape, precision.dtype)
+    s = jnp.where(move, (z - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
     return R.at[:, l].add(s[None, :] * R[:, m]), Lambda_now.at[m].add(-s[:, None] * Lambda_now[l])
 
 

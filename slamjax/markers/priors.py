@@ -299,7 +299,8 @@ class _SpikeMixture(MarkerPrior):
         slab = g > 0
         weighted = jnp.where(slab, effects**2 * tau[None, :] / jnp.where(slab, g, 1.0), 0.0)
         variance = inverse_gamma_draw(
-            k2, self.nu / 2 + 0.5 * jnp.sum(slab, axis=0).astype(dtype), self.nu * self.scale / 2 + 0.5 * jnp.sum(weighted, axis=0)
+            k2, self.nu / 2 + 0.5 * jnp.sum(slab, axis=0).astype(dtype),
+            self.nu * self.scale / 2 + 0.5 * jnp.sum(weighted, axis=0)
         )
         return MixtureState(pi=pi, variance=variance)
 

@@ -352,7 +352,8 @@ class BSplineRegression(ObservationModel):
     def simulate(self, key: PRNGKeyArray, parameters, Eta: Float[Array, "n p"]) -> BSplineRegression:
         """y_it = B(t_it) eta_i + N(0, sigma2) on the observed points (0 on the padding)."""
         fitted = jnp.einsum("nmp,np->nm", self.design, Eta)
-        y = jnp.where(self.observed, fitted + jnp.sqrt(parameters["variance"]) * normal(key, self.y.shape, fitted.dtype), 0.0)
+        noise = normal(key, self.y.shape, fitted.dtype)
+        y = jnp.where(self.observed, fitted + jnp.sqrt(parameters["variance"]) * noise, 0.0)
         design_y, sum_of_squares = _statistics(self.design, y, self.observed, self.centre)
         return eqx.tree_at(lambda model: (model.y, model.design_y, model.sum_of_squares), self,
                            (y, design_y, sum_of_squares))

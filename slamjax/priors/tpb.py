@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._dtype import clamp_precision
 from .._random import floating_dtype, rejection_sample, uniform
 from ._base import gamma_draw
 from .mgps import _OrderedShrinkage
@@ -151,7 +152,7 @@ class TPB(_OrderedShrinkage):
         return TPBState(psi=psi, zeta=zeta, phi=phi, omega=omega, delta=self._prior_delta(k_delta, m))
 
     def precision(self, state: TPBState) -> Float[Array, "k p"]:
-        return jnp.cumprod(state.delta)[:, None] / state.psi
+        return clamp_precision(jnp.cumprod(state.delta)[:, None] / state.psi)
 
     def sample(self, key, state: TPBState, coef, tau) -> TPBState:
         """psi ~ GIG(a - 1/2, tau prod(delta) coef^2, 2 zeta), zeta ~ Gamma(a + b, psi + phi),
