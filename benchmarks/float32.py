@@ -1,7 +1,7 @@
 """float64 against float32 runs ([10] item 2): seconds per sweep, and how far the posteriors differ.
 
 For each size: seconds per sweep of the compiled loop (``run_warmup``, ``num_chains`` vmapped
-chains) with the model's data and the states in float64 and in float32 (as ``sj.sample(...,
+chains, after ``burn`` sweeps) with the model's data and the states in float64 and in float32 (as ``sj.sample(...,
 dtype=...)`` casts them; float32 compiled under ``jax.default_matmul_precision("highest")``, as a
 run is), interleaved repeats, the minimum of each (a shared machine). Then, for S only, one
 ``sj.sample`` run per dtype (same seed) and the maximum relative difference of the posterior means
@@ -10,8 +10,8 @@ both runs) for scale: the runs are independent Monte Carlo estimates of one post
 differences well beyond a few standard errors would be float32's doing. Sizes: S (n = 500,
 p = 100, 10 factors) and M (n = 1000, p = 1000, 40 factors), as benchmarks/speed.py.
 
-    python benchmarks/float32.py [--sizes S M] [--chains 4] [--sweeps 10 3] [--repeats 3]
-                                 [--warmup 500] [--samples 500]
+    python benchmarks/float32.py [--sizes S M] [--chains 4] [--sweeps 10 3] [--repeats 3] [--burn 20]
+                                 [--warmup 500] [--samples 500] [--skip-posterior]
 """
 
 import argparse
@@ -35,12 +35,18 @@ SIZES = {
 DTYPES = ("float64", "float32")
 
 
-def sweep_timer(model: sj.Model, dtype: str, chains: int, sweeps: int):
-    """A function of the starting sweep t that runs ``sweeps`` sweeps of ``chains`` chains in ``dtype``
-    (compiled on the first call) and returns the seconds per sweep."""
+def sweep_timer(model: sj.Model, dtype: str, chains: int, sweeps: int, burn: int):
+    """(A function of the starting sweep t that runs ``sweeps`` sweeps of ``chains`` chains in ``dtype``
+    and returns the seconds per sweep, the seconds to compile it). Timed from the states after
+    ``burn`` sweeps (the first sweeps from the starting state are slower: rejection samplers)."""
     keys = jax.random.split(jax.random.key(0), chains)
     data = cast_floats(model.data, dtype)
     states = cast_floats(jax.vmap(init_state, in_axes=(0, None))(keys, model.data), dtype)
+    started = time.perf_counter()
+    with matmul_precision(dtype):
+        states, _ = run_warmup(data, states, keys, 0, burn)
+    jax.block_until_ready(states)
+    compile_seconds = time.perf_counter() - started
 
     def run(t: int) -> float:
         start = time.perf_counter()
@@ -49,9 +55,7 @@ def sweep_timer(model: sj.Model, dtype: str, chains: int, sweeps: int):
         jax.block_until_ready(out)
         return (time.perf_counter() - start) / sweeps
 
-    started = time.perf_counter()
-    run(0)
-    return run, time.perf_counter() - started
+    return run, compile_seconds
 
 
 def posterior_h2(model: sj.Model, dtype: str, chains: int, warmup: int, samples: int):
@@ -75,24 +79,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=500, help="warm-up sweeps of the S runs")
     parser.add_argument("--samples", type=int, default=500, help="draws of the S runs")
+    parser.add_argument("--burn", type=int, default=20, help="sweeps before the timings")
+    parser.add_argument("--skip-posterior", action="store_true", help="timings only")
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind} ({jax.default_backend()}), "
           f"{args.chains} chains")
-    print(f"{'size':>4} {'n':>5} {'p':>5} {'k':>3} {'dtype':>8} {'compile s':>9} {'s/sweep':>9} {'speed-up':>8}")
+    print(f"{'size':>4} {'n':>5} {'p':>5} {'k':>3} {'dtype':>8} {'compile+burn s':>14} {'s/sweep':>9} {'speed-up':>8}")
     for size, sweeps in zip(args.sizes, args.sweeps + args.sweeps[-1:] * len(args.sizes)):
         spec = SIZES[size]
         ds = sj.datasets.simulate(n=spec["n"], p=spec["p"], k=spec["k"], seed=0)
         model = sj.Model(Y=ds.Y, K=ds.relmat["id"], n_factors=spec["factors"], h2_divisions=20)
-        timers = {dtype: sweep_timer(model, dtype, args.chains, sweeps) for dtype in DTYPES}
+        timers = {dtype: sweep_timer(model, dtype, args.chains, sweeps, args.burn) for dtype in DTYPES}
         timings = {dtype: [] for dtype in DTYPES}
         for repeat in range(args.repeats):  # interleaved: both dtypes see the same machine load
             for dtype in DTYPES:
-                timings[dtype].append(timers[dtype][0]((repeat + 1) * sweeps))
+                timings[dtype].append(timers[dtype][0](args.burn + repeat * sweeps))
         best = {dtype: min(values) for dtype, values in timings.items()}
         for dtype in DTYPES:
-            print(f"{size:>4} {spec['n']:>5} {spec['p']:>5} {spec['factors']:>3} {dtype:>8} {timers[dtype][1]:>9.1f} "
+            print(f"{size:>4} {spec['n']:>5} {spec['p']:>5} {spec['factors']:>3} {dtype:>8} {timers[dtype][1]:>14.1f} "
                   f"{best[dtype]:>9.4f} {best['float64'] / best[dtype]:>7.2f}x", flush=True)
-        if size == "S":
+        if size == "S" and not args.skip_posterior:
             (m64, se64, s64), (m32, se32, s32) = (posterior_h2(model, dtype, args.chains, args.warmup, args.samples)
                                                   for dtype in DTYPES)
             relative = np.abs(m64 - m32) / np.abs(m64)
