@@ -6,6 +6,7 @@ inside ``jax.enable_x64(True)``, a thread-local setting restored on return, so
 ``jax.config.jax_enable_x64`` and your own JAX code are left as they were. Recorded draws are
 NumPy float64 arrays; the JAX arrays slamjax holds (``model.data``, ``run.final_states``) are
 float64 and need ``with jax.enable_x64(True):`` around your own computations with them.
+``sample(..., dtype="float32")`` runs the sweeps in float32 (for GPUs; ``slamjax._dtype``).
 """
 
 from . import datasets as datasets, priors as priors, relationship as relationship

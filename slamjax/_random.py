@@ -1,9 +1,12 @@
 """Random variates for the sampler, fast on XLA:CPU.
 
-Standard normals are generated in float32 and returned as float64: the float64 inverse error
-function costs about 3x more, and normal draws are a large share of a sweep. The arithmetic that
-uses them stays in float64; float32 variates carry a relative quantisation of 6e-8 and normal tails
-to 5.4 sd (probability 7e-8), far below the Monte Carlo error of any run.
+Standard normals and uniforms are generated in float32 and returned in the dtype asked for
+(float64 by default; a float32 run, ``slamjax._dtype``, asks for float32): the float64 inverse
+error function costs about 3x more, and normal draws are a large share of a sweep. The arithmetic
+that uses them stays in the run's dtype; float32 variates carry a relative quantisation of 6e-8 and
+normal tails to 5.4 sd (probability 7e-8), far below the Monte Carlo error of any run. Every
+function here follows the dtype of its array arguments (Python numbers take the run's default,
+float64), so a float32 sweep stays float32 throughout.
 
 Gamma variates use Marsaglia & Tsang's (2000) rejection sampler, vectorised over the whole array
 (every round proposes for all elements, keeps the first acceptance of each): jax.random.gamma
@@ -21,31 +24,50 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-__all__ = ["normal", "uniform", "standard_gamma", "standard_gamma_half_integer", "rejection_sample", "von_mises"]
+__all__ = ["normal", "uniform", "standard_gamma", "standard_gamma_half_integer", "rejection_sample", "von_mises",
+           "floating_dtype"]
 
 
-def normal(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
-    """Independent N(0, 1) variates of the given shape (drawn flat and reshaped: the same numbers as
-    a draw of that shape, faster on XLA:CPU for small trailing axes)."""
+def floating_dtype(*values):
+    """The floating dtype arithmetic on ``values`` gives (float32 arrays stay float32; Python
+    numbers are weakly typed and follow the arrays); float64 when none of them is floating."""
+    dtype = jnp.result_type(*values) if values else jnp.float64
+    return dtype if jnp.issubdtype(dtype, jnp.floating) else jnp.dtype(jnp.float64)
+
+
+def normal(key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float64) -> Float[Array, "..."]:
+    """Independent N(0, 1) variates of the given shape and dtype (drawn in float32, flat and
+    reshaped: the same numbers as a draw of that shape, faster on XLA:CPU for small trailing axes)."""
     size = 1
     for length in shape:
         size *= length
-    return jax.random.normal(key, (size,), dtype=jnp.float32).reshape(shape).astype(jnp.float64)
+    return jax.random.normal(key, (size,), dtype=jnp.float32).reshape(shape).astype(dtype)
 
 
-def uniform(key: PRNGKeyArray, shape: tuple[int, ...]) -> Float[Array, "..."]:
-    """Independent U(0, 1) variates, never exactly 0."""
+def uniform(key: PRNGKeyArray, shape: tuple[int, ...], dtype=jnp.float64) -> Float[Array, "..."]:
+    """Independent U(0, 1) variates of the given dtype (drawn in float32), never exactly 0.
+
+    The float32 draw is a multiple of 2^-23; its 0 is returned as the smallest normal float32 for
+    float64 and as 2^-24 (the middle of [0, 2^-23), the interval it stands for) for float32, where
+    the product of such a value with another uniform would underflow to 0 (a Gamma variate
+    -log(U_1 U_2) of inf, once in 8 million draws)."""
     u = jax.random.uniform(key, shape, dtype=jnp.float32, minval=jnp.finfo(jnp.float32).tiny)
-    return u.astype(jnp.float64)
+    if jnp.dtype(dtype) == jnp.float32:
+        return jnp.maximum(u, _FLOAT32_UNIFORM_MIN)
+    return u.astype(dtype)
+
+
+_FLOAT32_UNIFORM_MIN = 2.0**-24
 
 
 def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> Float[Array, "..."]:
     """Independent Gamma(a, 1) variates, one per element of ``a`` (a > 0).
 
     Marsaglia-Tsang for a >= 1 (acceptance >= 0.95 per proposal); a < 1 through
-    Gamma(a) = Gamma(a + 1) U^(1/a).
+    Gamma(a) = Gamma(a + 1) U^(1/a). In the dtype of ``a`` (float64 for Python numbers).
     """
-    a = jnp.asarray(shape_parameter, jnp.float64)
+    dtype = floating_dtype(shape_parameter)
+    a = jnp.asarray(shape_parameter, dtype)
     shape = a.shape
     boosted = a < 1.0
     d = jnp.where(boosted, a + 1.0, a) - 1.0 / 3.0
@@ -54,16 +76,16 @@ def standard_gamma(key: PRNGKeyArray, shape_parameter: Float[Array, "..."]) -> F
 
     def propose(round_key):
         key_x, key_u = jax.random.split(round_key)
-        x = normal(key_x, shape)
-        u = uniform(key_u, shape)
+        x = normal(key_x, shape, dtype)
+        u = uniform(key_u, shape, dtype)
         v = (1.0 + c * x) ** 3
         safe_v = jnp.where(v > 0, v, 1.0)
         accept = (v > 0) & (jnp.log(u) < 0.5 * x**2 + d - d * safe_v + d * jnp.log(safe_v))
         return accept, d * safe_v
 
-    value = rejection_sample(key_loop, propose, jnp.zeros(shape), jnp.zeros(shape, bool))
-    boost = jnp.where(boosted, uniform(key_boost, shape) ** (1.0 / a), 1.0)
-    return jnp.maximum(value * boost, jnp.finfo(jnp.float64).tiny)
+    value = rejection_sample(key_loop, propose, jnp.zeros(shape, dtype), jnp.zeros(shape, bool))
+    boost = jnp.where(boosted, uniform(key_boost, shape, dtype) ** (1.0 / a), 1.0)
+    return jnp.maximum(value * boost, jnp.finfo(dtype).tiny)
 
 
 def is_small_half_integer(a) -> bool:
@@ -71,32 +93,36 @@ def is_small_half_integer(a) -> bool:
     return isinstance(a, (int, float)) and 0 < a <= 4 and float(2 * a).is_integer()
 
 
-def standard_gamma_half_integer(key: PRNGKeyArray, a: float, shape: tuple[int, ...]) -> Float[Array, "..."]:
-    """Independent Gamma(a, 1) variates for a in {0.5, 1, 1.5, ..., 4}, exactly and without rejection:
-    -log(U_1 ... U_floor(a)) (a sum of exponentials) plus Z^2 / 2 when a is a half-integer."""
+def standard_gamma_half_integer(key: PRNGKeyArray, a: float, shape: tuple[int, ...],
+                                dtype=jnp.float64) -> Float[Array, "..."]:
+    """Independent Gamma(a, 1) variates of the given dtype for a in {0.5, 1, 1.5, ..., 4}, exactly and
+    without rejection: -log(U_1 ... U_floor(a)) (a sum of exponentials) plus Z^2 / 2 when a is a
+    half-integer."""
     if not is_small_half_integer(a):
         raise ValueError(f"standard_gamma_half_integer: a must be one of 0.5, 1, ..., 4, got {a!r}")
     whole, half = int(a), not float(a).is_integer()
     keys = jax.random.split(key, whole + 1)
-    value = jnp.zeros(shape)
+    value = jnp.zeros(shape, dtype)
     if whole:  # separate draws multiplied elementwise: faster on XLA:CPU than a product over a stacked axis
-        product = uniform(keys[0], shape)
+        product = uniform(keys[0], shape, dtype)
         for i in range(1, whole):
-            product = product * uniform(keys[i], shape)
+            product = product * uniform(keys[i], shape, dtype)
         value = -jnp.log(product)
     if half:
-        value = value + 0.5 * normal(keys[whole], shape) ** 2
-    return jnp.maximum(value, jnp.finfo(jnp.float64).tiny)
+        value = value + 0.5 * normal(keys[whole], shape, dtype) ** 2
+    return jnp.maximum(value, jnp.finfo(dtype).tiny)
 
 
 def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, "..."]) -> Float[Array, "..."]:
     """Independent von Mises(mu, kappa) angles, density propto exp(kappa cos(x - mu)), in (mu - pi, mu + pi].
 
     Best & Fisher's (1979) wrapped-Cauchy rejection sampler (acceptance >= 0.66 for every kappa);
-    kappa below 1e-8 gives a uniform angle, kappa above 1e12 (sd below 1e-6) or NaN gives mu.
+    kappa below 1e-8 gives a uniform angle, kappa above 1e12 (sd below 1e-6) or NaN gives mu. In the
+    dtype of mu and kappa.
     """
-    mu = jnp.asarray(mu, jnp.float64)
-    kappa = jnp.broadcast_to(jnp.asarray(kappa, jnp.float64), mu.shape)
+    dtype = floating_dtype(mu, kappa)
+    mu = jnp.asarray(mu, dtype)
+    kappa = jnp.broadcast_to(jnp.asarray(kappa, dtype), mu.shape)
     shape = mu.shape
     tiny = kappa < 1e-8
     huge = ~(kappa < 1e12)  # also NaN: the point mass at mu (the loop would not end otherwise)
@@ -108,18 +134,19 @@ def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, ".
 
     def propose(round_key):
         key_z, key_u = jax.random.split(round_key)
-        z = jnp.cos(jnp.pi * jax.random.uniform(key_z, shape, jnp.float64))
-        u = uniform(key_u, shape)
+        z = jnp.cos(jnp.pi * jax.random.uniform(key_z, shape, dtype))
+        u = uniform(key_u, shape, dtype)
         f = (1.0 + r * z) / (r + z)
         c = k * (r - f)
         accept = (c * (2.0 - c) - u > 0) | (jnp.log(c / u) + 1.0 - c >= 0)
         return accept, jnp.clip(f, -1.0, 1.0)
 
-    f = rejection_sample(key_loop, propose, jnp.zeros(shape), jnp.zeros(shape, bool))
-    sign = jnp.where(jax.random.bernoulli(key_sign, 0.5, shape), 1.0, -1.0)
+    f = rejection_sample(key_loop, propose, jnp.zeros(shape, dtype), jnp.zeros(shape, bool))
+    one = jnp.ones((), dtype)
+    sign = jnp.where(jax.random.bernoulli(key_sign, jnp.asarray(0.5, dtype), shape), one, -one)
     angle = mu + sign * jnp.arccos(f)
     angle = jnp.where(huge, mu, angle)
-    return jnp.where(tiny, mu + jnp.pi * (2.0 * jax.random.uniform(key_uniform, shape, jnp.float64) - 1.0), angle)
+    return jnp.where(tiny, mu + jnp.pi * (2.0 * jax.random.uniform(key_uniform, shape, dtype) - 1.0), angle)
 
 
 def rejection_sample(key, propose, value, done):

@@ -1,18 +1,25 @@
 """float64 for slamjax's own computations, without changing the user's JAX settings.
 
-slamjax computes in float64 (fixed decompositions, Gibbs sweeps, recorded draws). Rather than
-switching ``jax_enable_x64`` on for the whole process, every public entry point that creates or
+slamjax computes in float64 (fixed decompositions, Gibbs sweeps, recorded draws) by default. Rather
+than switching ``jax_enable_x64`` on for the whole process, every public entry point that creates or
 runs JAX arrays (``Model(...)``, ``sample``, ``open_run``, ``Run`` construction, ``resume`` and
 ``predict``, ``cross_validate``, the start and warm-up helpers, the command line) runs inside
 ``jax.enable_x64(True)``: a thread-local setting, restored when the call returns or raises, which
 JAX's compilation caches key on (code compiled for slamjax is never reused in float32 or the
 reverse). Other threads, and the caller's own JAX code before and after, keep their setting.
 
-Arrays that slamjax holds (``model.data``, ``run.final_states``) are float64 JAX arrays: slamjax's
-own methods re-enter the context before using them; code of the user's that computes with them
-should do the same (``with jax.enable_x64(True): ...``), otherwise JAX computes in float32 (with
-a warning). Recorded draws (``run.draws``, ``run.posterior``) are NumPy float64 arrays and need
-nothing. User callbacks (``sj.sample(callback=...)``) run under the caller's own setting.
+A run may ask for float32 sweeps instead (``sj.sample(..., dtype="float32")``, for GPUs;
+``slamjax._dtype``). It still runs inside this context: its sampler data and chain states are
+cast to float32 and everything a sweep computes from them stays float32, while the fixed
+decompositions are computed in float64 (then cast) and the recorded draws come back as NumPy
+float64.
+
+Arrays that slamjax holds (``model.data``, ``run.final_states``) are float64 JAX arrays
+(``run.final_states`` float32 after a float32 run): slamjax's own methods re-enter the context
+before using them; code of the user's that computes with them should do the same
+(``with jax.enable_x64(True): ...``), otherwise JAX computes in float32 (with a warning). Recorded
+draws (``run.draws``, ``run.posterior``) are NumPy float64 arrays and need nothing. User callbacks
+(``sj.sample(callback=...)``) run under the caller's own setting.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ._dtype import DTYPES, cast_floats, check_dtype, matmul_precision
 from ._errors import NumericalError, SlamjaxInputError
 from ._plain import checkpoint_from_plain, checkpoint_progress, checkpoint_to_plain, model_arguments_from_plain
 from ._plain import model_to_plain
@@ -107,6 +108,7 @@ def sample(
     record: dict | None = None,
     devices=None,
     chain_groups: int = 1,
+    dtype="float64",
 ) -> "Run":
     """Runs ``num_chains`` chains (vmapped) of the Gibbs sampler and returns a ``Run``.
 
@@ -137,7 +139,13 @@ def sample(
     chains over ``chain_groups`` groups of them (``slamjax._sharding``). The draws equal a
     one-device run's up to the order of floating-point sums. With several processes every
     process calls ``sample`` alike; process 0 prints and writes the store.
+
+    ``dtype``: "float64" (the default) or "float32", the precision the sweeps compute in (an
+    option for GPUs, where float32 is several times faster: ``slamjax._dtype``). The model's fixed
+    decompositions are computed in float64 either way; recorded draws and posterior means are
+    NumPy float64 arrays either way; ``resume`` continues in the run's dtype.
     """
+    dtype = check_dtype(dtype)
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
     num_warmup = _check_count("num_warmup", num_warmup, 0)
@@ -170,7 +178,8 @@ def sample(
     settings = dict(
         num_warmup=num_warmup, num_samples=num_samples, thin=thin, num_chains=num_chains, seed=seed,
         chunk_size=chunk_size, record_genetic_values=bool(record_genetic_values), init=init,
-        reorder_factors=bool(reorder_factors), record=[name for name, _ in user_functions], **record_settings,
+        reorder_factors=bool(reorder_factors), record=[name for name, _ in user_functions], dtype=dtype,
+        **record_settings,
     )
     if progress:
         tqdm.write(f"slamjax: {plan.describe()}")
@@ -194,6 +203,7 @@ def sample(
         states = jax.vmap(factor_analysis_start, in_axes=(0, None))(init_keys, data)
     else:
         states = _initial_states(init_keys, data)
+    states = cast_floats(states, dtype)  # started in float64 (as a float64 run), then cast
     accumulators = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape),
                                 running_template(data, settings["record_loadings"]))
     sampler = _Sampler(model, settings, states, chain_keys, accumulators, store=run_store, record=user_functions,
@@ -272,12 +282,19 @@ class _Sampler:
     def __init__(self, model, settings, states, chain_keys, accumulators, *, store=None, t=0, n_draws=0,
                  elapsed=0.0, draws=None, record=(), sharding=None):
         self.model, self.settings, self.store, self.record = model, settings, store, record
-        self.sharding, self.data = sharding, model.data
+        self.sharding = sharding
+        self._data = cast_floats(model.data, settings["dtype"])
         if sharding is not None:  # global arrays laid out on the mesh (_sharding.py)
-            self.data, states, chain_keys, accumulators = sharding.place(model.data, states, chain_keys, accumulators)
+            self._data, states, chain_keys, accumulators = sharding.place(self._data, states, chain_keys, accumulators)
         self.states, self.chain_keys, self.accumulators = states, chain_keys, accumulators
         self.t, self.n_draws, self.elapsed = t, n_draws, elapsed
         self.chunks = [] if not draws else [draws]
+
+    @property
+    def data(self):
+        """The model's sampler data in the run's dtype (``model.data`` itself for float64), laid out
+        on the run's devices when it has several."""
+        return self._data
 
     @property
     def total_sweeps(self) -> int:
@@ -338,11 +355,13 @@ class _Sampler:
             reorder_points = [t for t in self._reorder_points() if t > self.t]
             while self.t < s["num_warmup"] and not interrupted:
                 stop = min([s["num_warmup"], self.t + sweeps_per_chunk, *reorder_points])
-                self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop,
-                                                   accumulators=self.accumulators, num_draws=s["chunk_size"], **records)
+                with matmul_precision(s["dtype"]):  # float32: no TF32 in the compiled loop
+                    self.states, failures = run_warmup(data, self.states, self.chain_keys, self.t, stop,
+                                                       accumulators=self.accumulators, num_draws=s["chunk_size"],
+                                                       **records)
                 _raise_on_failure(to_host(failures), self.model.h2_draw == "collapsed", s["num_warmup"])
                 if stop in reorder_points:
-                    self.states = _reorder_all(self.states, self.chain_keys, stop)
+                    self.states = cast_floats(_reorder_all(self.states, self.chain_keys, stop), s["dtype"])
                     reorder_points.remove(stop)
                 bar.update(stop - self.t)
                 self.t = stop
@@ -353,13 +372,14 @@ class _Sampler:
             bar.set_description("sampling")
             while not self.complete and not interrupted:
                 n_valid = min(s["chunk_size"], s["num_samples"] - self.n_draws)
-                self.states, self.accumulators, draws, failures = run_draws(
-                    data, self.states, self.chain_keys, self.accumulators, self.t, n_valid, s["thin"], True,
-                    self.n_draws, num_draws=s["chunk_size"], **records,
-                )
+                with matmul_precision(s["dtype"]):
+                    self.states, self.accumulators, draws, failures = run_draws(
+                        data, self.states, self.chain_keys, self.accumulators, self.t, n_valid, s["thin"], True,
+                        self.n_draws, num_draws=s["chunk_size"], **records,
+                    )
                 draws, failures = to_host((draws, failures))
                 _raise_on_failure(failures, self.model.h2_draw == "collapsed", s["num_warmup"])
-                draws = {name: value[:, :n_valid] for name, value in draws.items()}
+                draws = {name: _on_host(value[:, :n_valid]) for name, value in draws.items()}
                 self.chunks.append(draws)
                 bar.update(n_valid * s["thin"])
                 self.t += n_valid * s["thin"]
@@ -407,6 +427,16 @@ class _Sampler:
         running = {name: value.mean(axis=0) for name, value in per_chain.items()}
         return Run(model=self.model, draws=draws, running_means=running, states=self.states,
                    settings=dict(self.settings), elapsed=self.elapsed, sampler=self)
+
+
+def _on_host(value: np.ndarray) -> np.ndarray:
+    """A chunk's draws as the host keeps them: float32 draws (of a float32 run) as float64."""
+    return value.astype(np.float64) if value.dtype == np.float32 else value
+
+
+def _on_host_shape(shape: jax.ShapeDtypeStruct) -> jax.ShapeDtypeStruct:
+    """The shape and dtype of a draw on the host (``_on_host``)."""
+    return jax.ShapeDtypeStruct(shape.shape, np.float64) if shape.dtype == np.float32 else shape
 
 
 def _write_chunk(store: RunStore, model: Model, draws: dict | None, trees: tuple, progress: dict, meta: dict):
@@ -466,8 +496,9 @@ def open_run(path, record: dict | None = None, devices=None, chain_groups: int =
     trees = checkpoint_from_plain(checkpoint, template, where)
     record_fn = _record_function(settings, user_functions)
     one_chain = lambda tree: jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), tree)  # noqa: E731
-    draw_shapes = jax.eval_shape(record_fn, one_chain(template["states"]), model.data,
+    draw_shapes = jax.eval_shape(record_fn, one_chain(template["states"]), cast_floats(model.data, settings["dtype"]),
                                  one_chain(template["accumulators"]), 0)[0]
+    draw_shapes = jax.tree.map(_on_host_shape, draw_shapes)  # float32 draws are kept as float64
     draws = run_store.read_draws(progress["n_draws"], settings["num_chains"], draw_shapes)
     sampler = _Sampler(
         model, settings, jax.tree.map(jnp.asarray, trees["states"]),
@@ -496,11 +527,11 @@ def _stored_model(run_store: RunStore) -> Model:
 _SETTING_TYPES = dict(
     num_warmup=int, num_samples=int, thin=int, num_chains=int, seed=int, chunk_size=int, record_covariances=bool,
     record_loadings=bool, covariance_every=int,
-    record_genetic_values=bool, init=str, reorder_factors=bool, record=list,
+    record_genetic_values=bool, init=str, reorder_factors=bool, record=list, dtype=str,
 )
 
 
-_SETTINGS_ADDED = dict(record_loadings=True, covariance_every=1)
+_SETTINGS_ADDED = dict(record_loadings=True, covariance_every=1, dtype="float64")
 
 
 def _checked_progress(progress: dict, where: str) -> dict:
@@ -525,7 +556,7 @@ def _checked_progress(progress: dict, where: str) -> dict:
     minimum = dict(num_warmup=0, num_samples=1, thin=1, num_chains=1, chunk_size=1, covariance_every=1)
     if any(settings[name] < low for name, low in minimum.items()) or settings["init"] not in (
         "random", "factor_analysis"
-    ):
+    ) or settings["dtype"] not in DTYPES:
         fail(f"a setting is out of range: {settings}")
     t, n_draws, elapsed = progress["t"], progress["n_draws"], progress["elapsed"]
     if not (is_a(t, int) and is_a(n_draws, int) and isinstance(elapsed, (int, float)) and elapsed >= 0):
@@ -553,7 +584,7 @@ def _checkpoint_template(model: Model, settings: dict) -> dict:
 
     def make():
         keys = jax.random.split(jax.random.key(0), num_chains)
-        states = jax.vmap(init_state, in_axes=(0, None))(keys, model.data)
+        states = cast_floats(jax.vmap(init_state, in_axes=(0, None))(keys, model.data), settings["dtype"])
         sums = jax.tree.map(lambda x: jnp.zeros((num_chains,) + x.shape),
                             running_template(model.data, settings["record_loadings"]))
         return dict(states=states, chain_keys=jax.random.key_data(keys), accumulators=sums)

@@ -234,8 +234,13 @@ def _sample_markers(key, markers, marker_state: MarkerState, residual_without_ma
         )
         F_markers, chol_ok = residual_without_markers - residual, jnp.array(True)
     prior_state = prior.sample(key_prior, marker_state.prior, B_M, classes, tau_F)
-    ok = chol_ok & _finite(B_M, prior_state, prior.site_table(prior_state)[0].clip(max=jnp.finfo(jnp.float64).max))
+    ok = chol_ok & _finite(B_M, prior_state, _clip_to_finite(prior.site_table(prior_state)[0]))
     return MarkerState(B_M=B_M, classes=classes, prior=prior_state, fitted=F_markers), F_markers, ok
+
+
+def _clip_to_finite(x):
+    """x with +inf (a spike's precision) replaced by the largest finite number of its dtype."""
+    return x.clip(max=jnp.finfo(x.dtype).max)
 
 
 def _no_failure() -> Int[Array, "2"]:

@@ -33,7 +33,7 @@ def sample_rows_given_precision(
     """
     chol = cholesky(precision)
     mean = solve_lower_transpose(chol, solve_lower(chol, rhs))
-    noise = solve_lower_transpose(chol, normal(key, rhs.shape))
+    noise = solve_lower_transpose(chol, normal(key, rhs.shape, rhs.dtype))
     return mean + noise, jnp.all(cholesky_ok(chol))
 
 

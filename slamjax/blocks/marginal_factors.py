@@ -19,7 +19,8 @@ With a_l = lambda_l' D lambda_l and b_il = lambda_l' D (r_i - sum_{m != l} lambd
 The step draws h2_Fl from P(h2_Fl = grid[g] | r, F_-l) propto prior_g p(r | grid[g]), then F_l
 given it, for l = 1..k: a blocked Gibbs step on (h2_Fl, F_l) with U_F integrated out. With
 M = (resid D Lambda')_il and A = Lambda D Lambda', b_il = M_il - (F A)_il + A_ll F_il - A_ll m_il,
-so after one O(n p k) product every factor costs O(n G + n k). The factor block (steps 4-6)
+so after one O(n p k) product every factor costs O(n G + n k). In a float32 run the sums over the
+n rows that decide h2_Fl are accumulated in float64 (``_dtype.float64_sum``). The factor block (steps 4-6)
 redraws U_F given the new F before anything uses it; step 7 (F given U_F) follows as before.
 
 The conditional h2_F | F sticks where a factor is weakly determined by the data (its scores then
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._dtype import float64_sum
 from .._random import normal
 from .factors import sample_rows_given_precision
 
@@ -61,7 +63,7 @@ def sample_factors_marginal(
     A = weighted @ Lambda.T
     M = resid @ weighted.T  # (n, k)
     inverse_variances = 1.0 / variances
-    log_det_V = jnp.sum(jnp.log(variances), axis=0)  # sum_i log Psi_il(g) + n log tau_Fl
+    log_det_V = float64_sum(jnp.log(variances), axis=0)  # sum_i log Psi_il(g) + n log tau_Fl
     keys = jax.random.split(key, 2 * k).reshape(k, 2)
 
     def one_factor(l, carry):
@@ -69,10 +71,10 @@ def sample_factors_marginal(
         a = A[l, l]
         b = M[:, l] - FA[:, l] + a * (F[:, l] - prior_mean[:, l])
         precision = a + tau_F[l] * inverse_variances  # (n, G): a_l + 1 / Psi_il(g)
-        log_likelihood = -0.5 * (log_det_V + jnp.sum(jnp.log(precision) - (b**2)[:, None] / precision, axis=0))
+        log_likelihood = -0.5 * (log_det_V + float64_sum(jnp.log(precision) - (b**2)[:, None] / precision, axis=0))
         g = jax.random.categorical(keys[l, 0], log_likelihood + log_prior).astype(h2_index.dtype)
         precision_g = precision[:, g]
-        new = prior_mean[:, l] + b / precision_g + normal(keys[l, 1], (n,)) / jnp.sqrt(precision_g)
+        new = prior_mean[:, l] + b / precision_g + normal(keys[l, 1], (n,), b.dtype) / jnp.sqrt(precision_g)
         FA = FA + (new - F[:, l])[:, None] * A[l][None, :]
         return F.at[:, l].set(new), FA, h2_index.at[l].set(g)
 

@@ -55,10 +55,10 @@ def sample_regression(
     shape = tau_shape + 0.5 * (n - n_flat)
     if q == 0:
         tau = gamma_draw(key_tau, shape, tau_rate + 0.5 * yy)
-        return jnp.zeros((0, c)), tau, jnp.array(True)
+        return jnp.zeros((0, c), tau.dtype), tau, jnp.array(True)
 
     chol, whitened, sum_of_squares = coefficient_posterior(gram, Wy, yy, prior_precision)
     tau = gamma_draw(key_tau, shape, tau_rate + 0.5 * sum_of_squares)
-    noise = normal(key_beta, (c, q)) / jnp.sqrt(tau)[:, None]
+    noise = normal(key_beta, (c, q), tau.dtype) / jnp.sqrt(tau)[:, None]
     beta = solve_lower_transpose(chol, whitened + noise)
     return beta.T, tau, jnp.all(cholesky_ok(chol))

@@ -104,7 +104,8 @@ def _shear(key, R, Lambda_now, M, Lambda_weights, l, m, move):
     Rl, Rm, Ml = R[:, l].T, R[:, m].T, M[l]
     precision = jnp.einsum("pi,pij,pj->p", Rm, Ml, Rm) + jnp.sum(Lambda_weights[m] * Lambda_now[l] ** 2, axis=-1)
     linear = jnp.einsum("pi,pij,pj->p", Rl, Ml, Rm) - jnp.sum(Lambda_weights[m] * Lambda_now[m] * Lambda_now[l], axis=-1)
-    s = jnp.where(move, (normal(key, l.shape) - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
+    z = normal(key, l.shape, precision.dtype)
+    s = jnp.where(move, (z - linear / jnp.sqrt(precision)) / jnp.sqrt(precision), 0.0)
     return R.at[:, l].add(s[None, :] * R[:, m]), Lambda_now.at[m].add(-s[:, None] * Lambda_now[l])
 
 
@@ -166,7 +167,8 @@ def sample_factor_rotation(
         kappa_cos, kappa_sin = jnp.where(finite, kappa_cos, 0.0), jnp.where(finite, kappa_sin, 0.0)
         key_angle, key_flip = jax.random.split(jax.random.fold_in(key, i))
         angle = von_mises(key_angle, jnp.arctan2(kappa_sin, kappa_cos), jnp.hypot(kappa_cos, kappa_sin))
-        theta = jnp.where(move, 0.5 * angle + jnp.pi * jax.random.bernoulli(key_flip, 0.5, a.shape), 0.0)
+        flip = jax.random.bernoulli(key_flip, jnp.asarray(0.5, F.dtype), a.shape).astype(F.dtype)
+        theta = jnp.where(move, 0.5 * angle + jnp.pi * flip, 0.0)
         theta = jnp.where(move & ~finite, jnp.nan, theta)
         c, s = jnp.cos(theta), jnp.sin(theta)
 
@@ -185,6 +187,6 @@ def sample_factor_rotation(
             R, Lambda_now = _shear(jax.random.fold_in(key_shear, 1), R, Lambda_now, M, Lambda_weights, b, a, move)
         return R, Lambda_now
 
-    initial = (jnp.eye(K), jnp.pad(Lambda, ((0, pad), (0, 0))))
+    initial = (jnp.eye(K, dtype=F.dtype), jnp.pad(Lambda, ((0, pad), (0, 0))))
     R, Lambda_new = lax.fori_loop(0, rounds.shape[0], rotate_round, initial)
     return F @ R[:k, :k], (B_padded @ R)[:, :k], Lambda_new[:k], R[:k, :k]

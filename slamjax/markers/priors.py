@@ -75,7 +75,7 @@ class MarkerPrior(eqx.Module):
         logits = jnp.broadcast_to(log_pi, (m, k, self.n_classes))
         classes = jax.random.categorical(key_class, logits, axis=-1)
         d = _class_precision(precision, classes)
-        value = normal(key_value, (m, k)) / jnp.sqrt(jnp.where(jnp.isinf(d), 1.0, d) * tau[None, :])
+        value = normal(key_value, (m, k), tau.dtype) / jnp.sqrt(jnp.where(jnp.isinf(d), 1.0, d) * tau[None, :])
         return jnp.where(jnp.isinf(d), 0.0, value), classes
 
     def precision(self, state: PyTree) -> Float[Array, "m k"]:
@@ -89,7 +89,7 @@ class MarkerPrior(eqx.Module):
         precision, _ = self.site_table(state)
         d = _class_precision(precision, classes)
         slab = ~jnp.isinf(d)
-        return 0.5 * jnp.sum(slab, axis=0), 0.5 * jnp.sum(jnp.where(slab, d * effects**2, 0.0), axis=0)
+        return 0.5 * jnp.sum(slab, axis=0).astype(d.dtype), 0.5 * jnp.sum(jnp.where(slab, d * effects**2, 0.0), axis=0)
 
 
 def _class_precision(precision, classes):
@@ -145,7 +145,7 @@ class ARD(MarkerPrior):
                         global_precision=gamma_draw(k_phi, jnp.full((k,), self.shape), self._rate))
 
     def site_table(self, state):
-        return (state.global_precision[None, :] * state.psi)[..., None], jnp.zeros((1, 1, 1))
+        return (state.global_precision[None, :] * state.psi)[..., None], jnp.zeros((1, 1, 1), state.psi.dtype)
 
     def sample(self, key, state, effects, classes, tau):
         """psi_jl ~ Gamma((nu + 1) / 2, (nu + tau_l phi_l b_jl^2) / 2), then
@@ -192,7 +192,7 @@ class Horseshoe(MarkerPrior):
         return HorseshoeState(lambda2=lambda2, nu=nu, tau2=tau2, xi=xi)
 
     def site_table(self, state):
-        return (1.0 / (state.lambda2 * state.tau2[None, :]))[..., None], jnp.zeros((1, 1, 1))
+        return (1.0 / (state.lambda2 * state.tau2[None, :]))[..., None], jnp.zeros((1, 1, 1), state.lambda2.dtype)
 
     def sample(self, key, state, effects, classes, tau):
         """lambda2_jl ~ IG(1, 1/nu_jl + tau_l b_jl^2 / (2 t2_l)), nu_jl ~ IG(1, 1 + 1/lambda2_jl),
@@ -242,7 +242,7 @@ class BayesianLasso(MarkerPrior):
         return LassoState(psi=psi, lambda2=lambda2)
 
     def site_table(self, state):
-        return (1.0 / state.psi)[..., None], jnp.zeros((1, 1, 1))
+        return (1.0 / state.psi)[..., None], jnp.zeros((1, 1, 1), state.psi.dtype)
 
     def sample(self, key, state, effects, classes, tau):
         """psi_jl ~ GIG(1/2, tau_l b_jl^2, lambda2_l), then lambda2_l ~ Gamma(shape + m, rate + sum_j psi_jl / 2)."""
@@ -283,7 +283,7 @@ class _SpikeMixture(MarkerPrior):
                             variance=inverse_gamma_draw(k2, jnp.full((k,), self.nu / 2), self.nu * self.scale / 2))
 
     def site_table(self, state):
-        gammas = jnp.asarray(self._gammas)
+        gammas = jnp.asarray(self._gammas, state.variance.dtype)
         precision = jnp.where(gammas > 0, 1.0 / (jnp.where(gammas > 0, gammas, 1.0)[None, :] * state.variance[:, None]), jnp.inf)
         return precision[None], jnp.log(state.pi)[None]
 
@@ -291,14 +291,16 @@ class _SpikeMixture(MarkerPrior):
         """pi_l ~ Dirichlet(alpha + class counts), sigma2_l ~ InvGamma(nu/2 + n_slab/2,
         nu scale/2 + sum_{j in slab} tau_l b_jl^2 / (2 gamma_c(j)))."""
         k1, k2 = jax.random.split(key)
-        counts = jnp.sum(jax.nn.one_hot(classes, self.n_classes), axis=0)  # (k, C)
-        pi = _dirichlet(k1, jnp.asarray(self._alpha)[None, :] + counts)
-        gammas = jnp.asarray(self._gammas)
+        dtype = state.variance.dtype
+        counts = jnp.sum(jax.nn.one_hot(classes, self.n_classes, dtype=dtype), axis=0)  # (k, C)
+        pi = _dirichlet(k1, jnp.asarray(self._alpha, dtype)[None, :] + counts)
+        gammas = jnp.asarray(self._gammas, dtype)
         g = gammas[classes]
         slab = g > 0
         weighted = jnp.where(slab, effects**2 * tau[None, :] / jnp.where(slab, g, 1.0), 0.0)
         variance = inverse_gamma_draw(
-            k2, self.nu / 2 + 0.5 * jnp.sum(slab, axis=0), self.nu * self.scale / 2 + 0.5 * jnp.sum(weighted, axis=0)
+            k2, self.nu / 2 + 0.5 * jnp.sum(slab, axis=0).astype(dtype),
+            self.nu * self.scale / 2 + 0.5 * jnp.sum(weighted, axis=0)
         )
         return MixtureState(pi=pi, variance=variance)
 

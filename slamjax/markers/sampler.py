@@ -32,6 +32,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._linalg import jitter
 from .._random import normal
 from . import _cpu_kernel
 
@@ -112,7 +113,7 @@ def sample_single_site(
     m, k = effects.shape
     C = precision.shape[-1]
     key_value, key_class = jax.random.split(key)
-    z = normal(key_value, (m, k))
+    z = normal(key_value, (m, k), residual.dtype)
     gumbel = jax.random.gumbel(key_class, (m, k, C), z.dtype) if C > 1 else jnp.zeros((1, 1, 1), z.dtype)
     use_kernel = backend == "kernel" or (backend == "auto" and _cpu_kernel.available(z.dtype))
     if use_kernel:
@@ -176,10 +177,10 @@ def sample_joint(
     k = w.shape[0]
     key_u, key_e = jax.random.split(key)
     D_inv = 1.0 / (precision * tau[None, :])  # (m, k) prior variances
-    u = normal(key_u, (m, k)) * jnp.sqrt(D_inv)
-    v = M @ u + normal(key_e, (n, k)) / jnp.sqrt(w)[None, :]
+    u = normal(key_u, (m, k), D_inv.dtype) * jnp.sqrt(D_inv)
+    v = M @ u + normal(key_e, (n, k), w.dtype) / jnp.sqrt(w)[None, :]
     S = jnp.einsum("ij,jl,kj->lik", M, D_inv, M) + jax.vmap(jnp.diag)(jnp.broadcast_to(1.0 / w[:, None], (k, n)))
-    chol = jnp.linalg.cholesky(S)
+    chol = jnp.linalg.cholesky(jitter(S))
     ok = jnp.all(jnp.isfinite(chol))
     target = (residual_without_markers - v).T[..., None]  # (k, n, 1)
     z = jax.scipy.linalg.cho_solve((chol, True), target)[..., 0].T  # (n, k)

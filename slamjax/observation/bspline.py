@@ -325,7 +325,7 @@ class BSplineRegression(ObservationModel):
         # eta_i - c given the data about c: C_i (eta_i - c) = B_i'(y_i - c) / sigma2 + (mean_i - c) / v
         shift = self.design_y * noise_precision + (mean - self.centre) * prior_precision
         # C^-1 shift + L'^-1 z = L'^-1 (L^-1 shift + z)
-        return self.centre + solve_lower_transpose(chol, solve_lower(chol, shift) + normal(key, mean.shape))
+        return self.centre + solve_lower_transpose(chol, solve_lower(chol, shift) + normal(key, mean.shape, mean.dtype))
 
     def _residual_sum_of_squares(self, Eta: Float[Array, "n p"]) -> Float[Array, ""]:
         """sum_i |y_i - B_i eta_i|^2 from the sufficient statistics (module docstring)."""
@@ -352,7 +352,8 @@ class BSplineRegression(ObservationModel):
     def simulate(self, key: PRNGKeyArray, parameters, Eta: Float[Array, "n p"]) -> BSplineRegression:
         """y_it = B(t_it) eta_i + N(0, sigma2) on the observed points (0 on the padding)."""
         fitted = jnp.einsum("nmp,np->nm", self.design, Eta)
-        y = jnp.where(self.observed, fitted + jnp.sqrt(parameters["variance"]) * normal(key, self.y.shape), 0.0)
+        noise = normal(key, self.y.shape, fitted.dtype)
+        y = jnp.where(self.observed, fitted + jnp.sqrt(parameters["variance"]) * noise, 0.0)
         design_y, sum_of_squares = _statistics(self.design, y, self.observed, self.centre)
         return eqx.tree_at(lambda model: (model.y, model.design_y, model.sum_of_squares), self,
                            (y, design_y, sum_of_squares))

@@ -25,6 +25,7 @@ import pandas as pd
 from jaxtyping import Array, Bool, Float
 
 from .._errors import SlamjaxInputError
+from .._linalg import jitter
 from .._random import normal
 from ..priors._base import inverse_gamma_draw
 from ._base import ObservationModel, numeric_matrix
@@ -172,10 +173,10 @@ class CisGenotypes(ObservationModel):
         key_gamma, key_phi = jax.random.split(key)
         prior_precision = jnp.where(self.valid, 1.0 / (parameters["phi"] * self.v[:, None]), 1.0)
         A = self.gram / resid_variance[:, None, None] + jax.vmap(jnp.diag)(prior_precision)
-        chol = jnp.linalg.cholesky(A)
+        chol = jnp.linalg.cholesky(jitter(A))
         rhs = jnp.einsum("gnw,ng->gw", self.L, self.y - mean) / resid_variance[:, None]
         centre = jax.scipy.linalg.cho_solve((chol, True), rhs[..., None])[..., 0]
-        z = normal(key_gamma, rhs.shape)
+        z = normal(key_gamma, rhs.shape, rhs.dtype)
         noise = jax.scipy.linalg.solve_triangular(jnp.swapaxes(chol, 1, 2), z[..., None], lower=False)[..., 0]
         gamma = jnp.where(self.valid, centre + noise, 0.0)
         parameters = self.sample_parameters(key_phi, {**parameters, "gamma": gamma}, None)

@@ -29,7 +29,7 @@ def impute_missing(
     observed: Bool[Array, "n p"],
 ) -> Float[Array, "n p"]:
     """Latent traits with observed cells kept and missing cells drawn from their conditional."""
-    draw = fitted + jnp.sqrt(resid_variance)[None, :] * normal(key, fitted.shape)
+    draw = fitted + jnp.sqrt(resid_variance)[None, :] * normal(key, fitted.shape, fitted.dtype)
     return jnp.where(observed, Y_filled, draw)
 
 

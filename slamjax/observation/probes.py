@@ -160,12 +160,12 @@ class Probes(ObservationModel):
         probe_precision = jnp.where(self.observed, 1.0 / parameters["variance"][None, :], 0.0)
         precision = 1.0 / resid_variance[None, :] + self._segment_sum(probe_precision)
         shift = mean / resid_variance[None, :] + self._segment_sum(probe_precision * self.y)
-        return shift / precision + normal(key, mean.shape) / jnp.sqrt(precision)
+        return shift / precision + normal(key, mean.shape, mean.dtype) / jnp.sqrt(precision)
 
     def sample_parameters(self, key, parameters, Eta):
         """sigma2_m ~ InvGamma(a + n_m / 2, b_m + sum_i observed (y_im - Eta_i,g(m))^2 / 2)."""
         residual = jnp.where(self.observed, self.y - Eta[:, self.gene], 0.0)
-        shape = self.prior_shape + 0.5 * jnp.sum(self.observed, axis=0)
+        shape = self.prior_shape + 0.5 * jnp.sum(self.observed, axis=0).astype(Eta.dtype)
         rate = self.prior_rate + 0.5 * jnp.sum(residual**2, axis=0)
         return {"variance": inverse_gamma_draw(key, shape, rate)}
 
@@ -180,5 +180,5 @@ class Probes(ObservationModel):
 
     def simulate(self, key, parameters, Eta):
         """y_im = Eta_i,g(m) + N(0, sigma2_m) on the observed cells (0 elsewhere)."""
-        y = Eta[:, self.gene] + jnp.sqrt(parameters["variance"])[None, :] * normal(key, self.y.shape)
+        y = Eta[:, self.gene] + jnp.sqrt(parameters["variance"])[None, :] * normal(key, self.y.shape, Eta.dtype)
         return eqx.tree_at(lambda m: m.y, self, jnp.where(self.observed, y, 0.0))

@@ -146,8 +146,8 @@ class Voom(ObservationModel):
         """Eta_ij ~ N((w_ij y_ij + mean_ij / v_j) / c_ij, 1 / c_ij), c_ij = w_ij + 1 / v_j."""
         precision = self.w + 1.0 / resid_variance[None, :]
         centre = (self.w * self.y + mean / resid_variance[None, :]) / precision
-        return centre + normal(key, mean.shape) / jnp.sqrt(precision)
+        return centre + normal(key, mean.shape, mean.dtype) / jnp.sqrt(precision)
 
     def simulate(self, key, parameters, Eta):
         """y = Eta + N(0, 1 / w)."""
-        return eqx.tree_at(lambda m: m.y, self, Eta + normal(key, Eta.shape) / jnp.sqrt(self.w))
+        return eqx.tree_at(lambda m: m.y, self, Eta + normal(key, Eta.shape, Eta.dtype) / jnp.sqrt(self.w))

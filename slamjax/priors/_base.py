@@ -15,18 +15,20 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from .._random import is_small_half_integer, standard_gamma, standard_gamma_half_integer
+from .._random import floating_dtype, is_small_half_integer, standard_gamma, standard_gamma_half_integer
 
 __all__ = ["CoefficientPrior", "gamma_draw", "inverse_gamma_draw"]
 
 
 def gamma_draw(key: PRNGKeyArray, shape: Float[Array, "..."], rate: Float[Array, "..."]) -> Float[Array, "..."]:
     """Draws from Gamma(shape, rate) (mean shape / rate), broadcasting shape and rate. A shape given
-    as a Python number in {0.5, 1, ..., 4} is drawn without rejection (``standard_gamma_half_integer``)."""
+    as a Python number in {0.5, 1, ..., 4} is drawn without rejection (``standard_gamma_half_integer``).
+    In the dtype of the arrays among shape and rate (float64 when both are Python numbers)."""
+    dtype = floating_dtype(shape, rate)
     if is_small_half_integer(shape):
-        rate = jnp.asarray(rate, jnp.float64)
-        return standard_gamma_half_integer(key, float(shape), rate.shape) / rate
-    shape, rate = jnp.broadcast_arrays(jnp.asarray(shape, jnp.float64), jnp.asarray(rate, jnp.float64))
+        rate = jnp.asarray(rate, dtype)
+        return standard_gamma_half_integer(key, float(shape), rate.shape, dtype) / rate
+    shape, rate = jnp.broadcast_arrays(jnp.asarray(shape, dtype), jnp.asarray(rate, dtype))
     return standard_gamma(key, shape) / rate
 
 

@@ -7,6 +7,11 @@ and differ in the local, element-wise part:
     MGPS:       Lambda_hj ~ N(0, 1 / (tau_j phi_hj prod delta)),  phi_hj ~ Gamma(nu/2, nu/2)
     Horseshoe:  Lambda_hj ~ N(0, lambda2_hj / (tau_j prod delta)), lambda_hj ~ C+(0, 1)
                 (through lambda2 | xi ~ InvGamma(1/2, 1/xi), xi ~ InvGamma(1/2, 1); Makalic & Schmidt 2016)
+
+In a float32 run the deltas are drawn so that every cumulative product stays below
+``_dtype.PRECISION_MAX_FLOAT32`` (1.8e19) and the precisions are clamped there
+(``_dtype.clamp_precision``): factors the data do not need keep drawing large deltas, and their
+products would pass float32's range within hundreds of sweeps. float64 draws are unchanged.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
+from .._dtype import PRECISION_MAX_FLOAT32, clamp_precision
 from ._base import CoefficientPrior, gamma_draw, inverse_gamma_draw
 
 __all__ = ["MGPS", "MGPSState", "Horseshoe", "HorseshoeState"]
@@ -64,7 +70,10 @@ class _OrderedShrinkage(CoefficientPrior):
         def body(h, delta):
             others = jnp.cumprod(delta) / delta[h]
             ss = jnp.sum(jnp.where(rows >= h, others * row_ss, 0.0))
-            new = gamma_draw(keys[h], shape[h] + 0.5 * p * (k - h), rate[h] + 0.5 * ss)
+            new = gamma_draw(keys[h], shape[h] + 0.5 * p * (k - h).astype(shape.dtype), rate[h] + 0.5 * ss)
+            if delta.dtype == jnp.float32:  # every cumulative product stays below PRECISION_MAX_FLOAT32
+                largest = jnp.max(jnp.where(rows >= h, others, 0.0))
+                new = jnp.minimum(new, PRECISION_MAX_FLOAT32 / largest)
             return delta.at[h].set(new)
 
         return lax.fori_loop(0, k, body, delta)
@@ -86,7 +95,7 @@ class MGPS(_OrderedShrinkage):
         )
 
     def precision(self, state: MGPSState) -> Float[Array, "k p"]:
-        return state.phi * jnp.cumprod(state.delta)[:, None]
+        return clamp_precision(state.phi * jnp.cumprod(state.delta)[:, None])
 
     def sample(self, key, state: MGPSState, coef, tau) -> MGPSState:
         """phi_hj ~ Gamma((nu+1)/2, (nu + tau_j prod(delta)_h coef_hj^2)/2), then the deltas."""
@@ -110,7 +119,7 @@ class Horseshoe(_OrderedShrinkage):
         return HorseshoeState(lambda2=lambda2, xi=xi, delta=self._prior_delta(k_delta, m))
 
     def precision(self, state: HorseshoeState) -> Float[Array, "k p"]:
-        return jnp.cumprod(state.delta)[:, None] / state.lambda2
+        return clamp_precision(jnp.cumprod(state.delta)[:, None] / state.lambda2)
 
     def sample(self, key, state: HorseshoeState, coef, tau) -> HorseshoeState:
         """lambda2 ~ InvGamma(1, 1/xi + tau prod(delta) coef^2 / 2), xi ~ InvGamma(1, 1 + 1/lambda2),

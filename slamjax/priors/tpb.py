@@ -25,13 +25,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from .._random import rejection_sample, uniform
+from .._dtype import clamp_precision
+from .._random import floating_dtype, rejection_sample, uniform
 from ._base import gamma_draw
 from .mgps import _OrderedShrinkage
 
 __all__ = ["TPB", "TPBState"]
-
-_TINY = jnp.finfo(jnp.float64).tiny
 
 
 def _log_density_core(x, alpha, lam):
@@ -57,17 +56,18 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
     lam < 0 goes through 1 / GIG(-lam, psi, chi). chi = 0 with lam > 0 is the Gamma(lam, psi / 2)
     limit (and psi = 0 with lam < 0 the InvGamma(-lam, chi / 2) limit), drawn exactly. The improper
     cases (chi = 0 with lam <= 0, psi = 0 with lam >= 0) are regularised by flooring the zero
-    parameter at the smallest normal float64, so the result stays finite and positive. Non-finite
+    parameter at the smallest normal number of the dtype, so the result stays finite and positive. Non-finite
     parameters give NaN.
     """
-    lam, chi, psi = jnp.broadcast_arrays(*(jnp.asarray(v, jnp.float64) for v in (lam, chi, psi)))
-    shape = lam.shape
+    dtype = floating_dtype(lam, chi, psi)
+    lam, chi, psi = jnp.broadcast_arrays(*(jnp.asarray(v, dtype) for v in (lam, chi, psi)))
+    shape, tiny = lam.shape, jnp.finfo(dtype).tiny
     flip = lam < 0
     lam_c = jnp.abs(lam)
     # canonical form lam_c >= 0: chi_c may be 0 when lam_c > 0, psi_c must be positive
     chi_c = jnp.where(flip, psi, chi)
-    psi_c = jnp.maximum(jnp.where(flip, chi, psi), _TINY)
-    chi_c = jnp.where(lam_c > 0, jnp.maximum(chi_c, 0.0), jnp.maximum(chi_c, _TINY))
+    psi_c = jnp.maximum(jnp.where(flip, chi, psi), tiny)
+    chi_c = jnp.where(lam_c > 0, jnp.maximum(chi_c, 0.0), jnp.maximum(chi_c, tiny))
     omega = jnp.sqrt(chi_c) * jnp.sqrt(psi_c)
     root = jnp.hypot(lam_c, omega)
     alpha = omega * (omega / (root + lam_c))  # = sqrt(omega^2 + lam^2) - lam without cancellation
@@ -100,10 +100,10 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
 
     def propose(round_key):
         k_u, k_v, k_w = jax.random.split(round_key, 3)
-        u = uniform(k_u, shape) * total
-        v = uniform(k_v, shape)
+        u = uniform(k_u, shape, dtype) * total
+        v = uniform(k_v, shape, dtype)
         log_v = jnp.log(v)
-        log_w = jnp.log(uniform(k_w, shape))
+        log_w = jnp.log(uniform(k_w, shape, dtype))
         flat = u < q_flat
         right = ~flat & (u < q_flat + r_tail)
         y = jnp.where(flat, -s_flat + q_flat * v, jnp.where(right, t_flat - r_tail * log_v, -s_flat + p_tail * log_v))
@@ -115,9 +115,9 @@ def _gig(key: PRNGKeyArray, lam, chi, psi) -> Float[Array, "..."]:
 
     # non-finite parameters (NaN, inf) would never accept: they come back NaN instead of looping forever
     invalid = ~(jnp.isfinite(total) & jnp.isfinite(t_flat) & jnp.isfinite(s_flat) & jnp.isfinite(log_scale))
-    y = rejection_sample(key, propose, jnp.where(invalid, jnp.nan, 0.0), invalid)
+    y = rejection_sample(key, propose, jnp.where(invalid, jnp.nan, jnp.zeros(shape, dtype)), invalid)
     log_x = log_scale + y
-    return jnp.clip(jnp.exp(jnp.where(flip, -log_x, log_x)), _TINY, jnp.finfo(jnp.float64).max)
+    return jnp.clip(jnp.exp(jnp.where(flip, -log_x, log_x)), tiny, jnp.finfo(dtype).max)
 
 
 class TPBState(eqx.Module):
@@ -152,7 +152,7 @@ class TPB(_OrderedShrinkage):
         return TPBState(psi=psi, zeta=zeta, phi=phi, omega=omega, delta=self._prior_delta(k_delta, m))
 
     def precision(self, state: TPBState) -> Float[Array, "k p"]:
-        return jnp.cumprod(state.delta)[:, None] / state.psi
+        return clamp_precision(jnp.cumprod(state.delta)[:, None] / state.psi)
 
     def sample(self, key, state: TPBState, coef, tau) -> TPBState:
         """psi ~ GIG(a - 1/2, tau prod(delta) coef^2, 2 zeta), zeta ~ Gamma(a + b, psi + phi),

@@ -65,6 +65,7 @@ def matheron_prior_draws(
     key_a, key_e = jax.random.split(key)
     h2_entries = h2_grid[h2_index][:, block_of_column].T  # (S, c)
     prior_sd = effect_prior_sd(h2_grid, block_of_column, h2_index, tau)
-    a_star = prior_sd * normal(key_a, prior_sd.shape)
-    e_star = jnp.sqrt(residual_proportion(h2_grid, h2_index) / tau)[None, :] * normal(key_e, (n, tau.shape[0]))
+    a_star = prior_sd * normal(key_a, prior_sd.shape, prior_sd.dtype)
+    e_sd = jnp.sqrt(residual_proportion(h2_grid, h2_index) / tau)
+    e_star = e_sd[None, :] * normal(key_e, (n, tau.shape[0]), prior_sd.dtype)
     return a_star, e_star, h2_entries

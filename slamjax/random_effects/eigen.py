@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from .._dtype import float64_sum
 from .._random import normal
 from ._grid_terms import GridBackend, log_likelihood_on_grid
 
@@ -89,7 +90,9 @@ class EigenRandomEffect(GridBackend):
 
     @property
     def log_det_V(self) -> Float[Array, " G"]:
-        return jnp.sum(jnp.log(self.variances()), axis=0)
+        """log |V_g| of every grid point: a sum over the n rows, accumulated in float64 in a float32
+        run (it decides the h2 draws; ``_dtype.float64_sum``)."""
+        return float64_sum(jnp.log(self.variances()), axis=0)
 
     def h2_log_likelihood(self, resid: Float[Array, "n c"], tau: Float[Array, " c"]) -> Float[Array, "c G"]:
         """log N(resid_j; 0, V_g / tau_j) for every column and grid point, up to a constant in g."""
@@ -122,12 +125,12 @@ class EigenRandomEffect(GridBackend):
         if r <= n:
             resid_r = resid[:r]
         else:
-            resid_r = jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]))], axis=0)
+            resid_r = jnp.concatenate([resid, jnp.zeros((r - n, resid.shape[1]), resid.dtype)], axis=0)
         omega = self.sigma[:, None] ** 2
         denom = h2[None, :] * omega + (1.0 - h2[None, :])
         mean = h2[None, :] * self.sigma[:, None] * resid_r / denom
         sd = jnp.sqrt(h2[None, :] * (1.0 - h2[None, :]) / (tau[None, :] * denom))
-        return mean + sd * normal(key, mean.shape)
+        return mean + sd * normal(key, mean.shape, mean.dtype)
 
     def to_levels(self, b: Float[Array, "r c"]) -> Float[Array, "r c"]:
         """Random effects on the levels of K (the rows of K), u = L P b."""
@@ -139,7 +142,7 @@ def sigma_times(sigma: Float[Array, " r"], n: int, x: Float[Array, "m c"], rows:
     diagonal matrix Sigma of the singular values ``sigma`` (zero padded to r)."""
     m = min(n, sigma.shape[0])
     top = sigma[:m, None] * x[:m]
-    return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]))], axis=0)
+    return jnp.concatenate([top, jnp.zeros((rows - m, x.shape[1]), top.dtype)], axis=0)
 
 
 def covariance_root(K: np.ndarray) -> np.ndarray:
