@@ -18,7 +18,6 @@ needs 4 accelerators.
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ def _one(case: str, devices: int, sweeps: int) -> dict:
 
     import slamjax as sj
     from slamjax._lowering import unrolled_threefry
-    from slamjax._sharding import trait_sharding
+    from slamjax._sharding import collectives, trait_sharding
     from slamjax.sampler import _no_records, run_draws
     from slamjax.state import init_state
 
@@ -59,15 +58,9 @@ def _one(case: str, devices: int, sweeps: int) -> dict:
         start = time.perf_counter()
         compiled = run_draws.lower(*arguments, **options).compile()
         out = dict(case=case, devices=devices, compile_s=time.perf_counter() - start)
-        gathers, reduced = 0, 0
-        for line in compiled.as_text().splitlines():
-            match = re.match(r"\s*\S+ = \(?(.*?)\)? (all-gather|all-reduce)(-start)?\(", line)
-            if match:
-                numbers = sum(int(np.prod([int(d) for d in s.split(",") if d] or [1]))
-                              for s in re.findall(r"[a-z]+\d*\[([\d,]*)\]", match.group(1)))
-                gathers += match.group(2) == "all-gather"
-                reduced += numbers if match.group(2) == "all-reduce" else 0
-        out.update(all_gathers=gathers, all_reduce_numbers=reduced)
+        found = collectives(compiled.as_text())
+        out.update(all_gathers=len(found["all-gather"]),
+                   all_reduce_numbers=sum(int(np.prod(shape)) for shape in found["all-reduce"]))
         states, *_ = run_draws(*arguments, **options)  # the first call runs the compile above again
         jax.block_until_ready(states)
         timings = []

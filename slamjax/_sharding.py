@@ -44,7 +44,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._errors import SlamjaxInputError
 
-__all__ = ["TraitSharding", "trait_sharding", "to_host", "is_writer"]
+__all__ = ["TraitSharding", "trait_sharding", "to_host", "is_writer", "collectives"]
 
 CHAINS, TRAITS = "chains", "traits"
 
@@ -207,6 +207,20 @@ def to_host(tree):
         return np.asarray(multihost_utils.process_allgather(x, tiled=True))
 
     return jax.tree.map(one, tree)
+
+
+def collectives(compiled_text: str) -> dict[str, list[list[int]]]:
+    """The all-gathers and all-reduces of a compiled program (``compiled.as_text()``), each as the
+    shapes it moves: what a sweep exchanges between devices (tests and benchmarks/sharding.py)."""
+    import re
+
+    found = {"all-gather": [], "all-reduce": []}
+    for line in compiled_text.splitlines():
+        match = re.match(r"\s*\S+ = \(?(.*?)\)? (all-gather|all-reduce)(-start)?\(", line)
+        if match:
+            shapes = re.findall(r"[a-z]+\d*\[([\d,]*)\]", match.group(1))
+            found[match.group(2)] += [[int(d) for d in shape.split(",") if d] for shape in shapes]
+    return found
 
 
 def is_writer() -> bool:

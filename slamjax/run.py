@@ -283,18 +283,13 @@ class _Sampler:
                  elapsed=0.0, draws=None, record=(), sharding=None):
         self.model, self.settings, self.store, self.record = model, settings, store, record
         self.sharding = sharding
-        self._data = cast_floats(model.data, settings["dtype"])
+        # the model's sampler data in the run's dtype (model.data itself for float64), on the run's devices
+        self.data = cast_floats(model.data, settings["dtype"])
         if sharding is not None:  # global arrays laid out on the mesh (_sharding.py)
-            self._data, states, chain_keys, accumulators = sharding.place(self._data, states, chain_keys, accumulators)
+            self.data, states, chain_keys, accumulators = sharding.place(self.data, states, chain_keys, accumulators)
         self.states, self.chain_keys, self.accumulators = states, chain_keys, accumulators
         self.t, self.n_draws, self.elapsed = t, n_draws, elapsed
         self.chunks = [] if not draws else [draws]
-
-    @property
-    def data(self):
-        """The model's sampler data in the run's dtype (``model.data`` itself for float64), laid out
-        on the run's devices when it has several."""
-        return self._data
 
     @property
     def total_sweeps(self) -> int:

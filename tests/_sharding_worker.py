@@ -7,7 +7,6 @@
 
 import json
 import os
-import re
 import sys
 
 MODEL = dict(n=200, p=40, k=3, seed=1)  # p = 40: no other axis of the model has that length
@@ -28,6 +27,7 @@ def collectives(m, sharding) -> dict:
     import jax
     import jax.numpy as jnp
 
+    from slamjax import _sharding
     from slamjax._lowering import unrolled_threefry
     from slamjax.sampler import _no_records, run_draws
     from slamjax.state import init_state
@@ -39,13 +39,7 @@ def collectives(m, sharding) -> dict:
         data, states, keys, accumulators = sharding.place(m.data, states, keys, accumulators)
         text = run_draws.lower(data, states, keys, accumulators, 0, 1, 5, False, 0, num_draws=2,
                                record_fn=_no_records, sharding=sharding).compile().as_text()
-    found = {"all-gather": [], "all-reduce": []}
-    for line in text.splitlines():
-        match = re.match(r"\s*\S+ = \(?(.*?)\)? (all-gather|all-reduce)(-start)?\(", line)
-        if match:
-            shapes = re.findall(r"[a-z]+\d*\[([\d,]*)\]", match.group(1))
-            found[match.group(2)] += [[int(d) for d in s.split(",") if d] for s in shapes]
-    return found
+    return _sharding.collectives(text)
 
 
 def devices(out: str) -> None:
