@@ -1,9 +1,11 @@
 """The YAML configuration of ``slamjax fit``: its schema, and checking a file against it.
 
-A configuration names either a bundled data set or your own files (CSV, TSV or Parquet; paths
-relative to the configuration file)::
+A configuration names your own files (CSV, TSV or Parquet; paths relative to the configuration
+file), a bundled data set (``data: wheat``, ``mice``, ``grav2`` or ``bottomly``, each with a
+default formula that ``model.formula`` may replace), or data simulated from the model
+(``data: {simulate: {n: 500, p: 100, k: 5}}``)::
 
-    data:                          # or the name of a bundled data set: `data: wheat`
+    data:
       id: line                     # the column naming the individual in every table ("id")
       Y: phenotypes.csv            # wide: one row per individual, one column per trait
       covariates: covariates.csv   # optional: joined on the id, read by the formula
@@ -35,10 +37,19 @@ import yaml
 
 from ._errors import SlamjaxInputError
 
-__all__ = ["ConfigError", "KNOWN_DATASETS", "SCHEMA_DOC", "load_config", "validate_config"]
+__all__ = ["ConfigError", "DEFAULT_FORMULAS", "KNOWN_DATASETS", "SCHEMA_DOC", "data_kind", "load_config",
+           "observation_model", "validate_config"]
 
 #: Bundled data sets that ``data:`` may name; each has a loader ``slamjax.datasets.load_<name>``.
-KNOWN_DATASETS: tuple[str, ...] = ("wheat",)
+KNOWN_DATASETS: tuple[str, ...] = ("wheat", "mice", "grav2", "bottomly")
+
+#: The formula each bundled data set is fitted with unless ``model.formula`` says otherwise.
+DEFAULT_FORMULAS: dict[str, str] = {
+    "wheat": "~ 1 + (1|line)",
+    "mice": "~ GENDER + season + Litter + (1|mouse) + (1|cage)",
+    "grav2": "~ 1 + (1|id)",
+    "bottomly": "~ strain + (1|experiment.number)",
+}
 
 #: Table formats read by suffix (``.gz`` allowed for text).
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq")
@@ -255,15 +266,66 @@ _DATA_SPEC = {
 }
 
 
+_SIMULATE_SPEC = {
+    "n": Key("individuals", _integer(2), 500),
+    "p": Key("traits", _integer(1), 100),
+    "k": Key("true factors", _integer(1), 5),
+    "seed": Key("seed of the simulated data (sampling.seed seeds the sampler)", _integer(None), 0),
+    "fraction_missing": Key("share of the cells of Y made missing at random", _number(0.0, inclusive=True, high=1.0),
+                            0.0),
+    "n_groups": Key("add an iid second random effect with this many groups (covariate 'group')", _integer(2), None,
+                    "none"),
+}
+
+
 def _data(value, key, ctx):
     if isinstance(value, str):
         if value not in KNOWN_DATASETS:
             raise ctx.fail(f"unknown data set {value!r} for 'data'; bundled data sets: {', '.join(KNOWN_DATASETS)}")
         return value
     if not isinstance(value, Mapping):
-        raise ctx.fail(f"'data' must be the name of a bundled data set ({', '.join(KNOWN_DATASETS)}) or a "
-                       f"mapping naming your files (id, Y, covariates, relmat), got {value!r}")
+        raise ctx.fail(f"'data' must be the name of a bundled data set ({', '.join(KNOWN_DATASETS)}), "
+                       f"{{simulate: {{n, p, k}}}}, or a mapping naming your files (id, Y, covariates, relmat), "
+                       f"got {value!r}")
+    if "simulate" in value:
+        if len(value) > 1:
+            others = ", ".join(repr(str(k)) for k in value if k != "simulate")
+            raise ctx.fail(f"'data.simulate' stands alone: simulated data take no {others}")
+        return {"simulate": _check_mapping(value["simulate"] or {}, _SIMULATE_SPEC, f"{key}.simulate", ctx)}
     return _check_mapping(value, _DATA_SPEC, key, ctx)
+
+
+def data_kind(config: dict) -> str:
+    """``"bundled"``, ``"simulated"`` or ``"files"``: what the ``data`` section of a checked config names."""
+    data = config["data"]
+    if isinstance(data, str):
+        return "bundled"
+    return "simulated" if "simulate" in data else "files"
+
+
+_VOOM_SPEC = {
+    "min_cpm": Key("keep the genes with more than this many counts per million ...", _number(0.0, inclusive=True),
+                   None, "no filter"),
+    "min_samples": Key("... in at least this many individuals (edgeR's usual filter before voom)", _integer(1), 3),
+    "most_expressed": Key("then keep the N genes of largest mean log-cpm (voom's weights still come from every "
+                          "gene kept by the filter): a quicker run", _integer(1), None, "all"),
+}
+
+
+def _observation(value, key, ctx):
+    """``gaussian``, ``voom`` or ``{voom: {min_cpm, min_samples, most_expressed}}`` -> ``{"model": name, ...}``."""
+    if value in ("gaussian", "voom"):
+        return {"model": value}
+    if isinstance(value, Mapping) and list(value) == ["voom"]:
+        return {"model": "voom", **_check_mapping(value["voom"] or {}, _VOOM_SPEC, f"{key}.voom", ctx)}
+    raise ctx.fail(f"'{key}' must be gaussian, voom or {{voom: {{min_cpm: 1, min_samples: 3, most_expressed: N}}}}, "
+                   f"got {value!r}")
+
+
+def observation_model(config: dict) -> dict:
+    """The checked ``observation`` section as ``{"model": "gaussian" | "voom", ...filters}``."""
+    value = config.get("observation") or {"model": "gaussian"}
+    return {"model": value} if isinstance(value, str) else value  # a plain name: configs stored by 0.1
 
 
 # ----------------------------------------------------------------------------- the other sections
@@ -322,7 +384,8 @@ _PRIORS_SPEC = {
 }
 _MODEL_SPEC = {
     "formula": Key("lme4 formula over the covariates, e.g. '~ 1 + env + (1|line)'", _string, None,
-                   "'~ 1 + (1|G)' for each relmat group G, else (1|id)"),
+                   "your files: '~ 1 + (1|G)' for each relmat group G, else (1|id); simulated: '~ 1 + (1|id)' "
+                   "(+ (1|group)); bundled: " + "; ".join(f"{k} '{v}'" for k, v in DEFAULT_FORMULAS.items())),
     "n_factors": Key("number of latent factors", _integer(1)),
     "h2_divisions": Key("number of grid points for each factor's and trait's h2", _integer(2)),
     "missing": Key("missing cells: impute, groups or auto", _choice("impute", "groups", "auto"), None, "auto"),
@@ -333,6 +396,8 @@ _SAMPLING_SPEC = {
     "thin": Key("keep every thin-th post-warm-up draw", _integer(1)),
     "num_chains": Key("number of independent chains", _integer(1)),
     "seed": Key("random seed", _integer(None)),
+    "dtype": Key("float64, or float32 (faster on GPUs; see the README's float32 section)",
+                 _choice("float64", "float32"), None, "float64"),
     "record_genetic_values": Key("keep every draw of the genetic values (prediction intervals): true, false or "
                                  "auto (when they take at most 256 MB)", _auto_or_boolean, None, "auto"),
 }
@@ -349,10 +414,11 @@ _OUTPUT_SPEC = {
     "plots": Key("write the PNG plots", _boolean, True),
 }
 _TOP_SPEC = {
-    "data": Key("a bundled data set name, or your files (see data.*)", _data),
+    "data": Key("a bundled data set (wheat, mice, grav2, bottomly), {simulate: {...}} (see data.simulate.*), "
+                "or your files (see data.*)", _data),
     "model": Key("the model (see model.*)", _section(_MODEL_SPEC)),
-    "observation": Key("how the data inform the traits: gaussian, or voom (Y holds RNA-seq read counts)",
-                       _choice("gaussian", "voom"), None, "gaussian"),
+    "observation": Key("how the data inform the traits: gaussian, or voom (Y holds RNA-seq read counts; "
+                       "see observation.voom.*)", _observation, None, "gaussian"),
     "priors": Key("priors (see priors.*)", _section(_PRIORS_SPEC), None, "MegaLMM's defaults"),
     "sampling": Key("the sampler (see sampling.*)", _section(_SAMPLING_SPEC)),
     "output": Key("what fit writes (see output.*)", _section(_OUTPUT_SPEC), None, "see output.*"),
@@ -371,9 +437,13 @@ def _schema_lines(spec: dict[str, Key], prefix: str = "") -> list[str]:
         key = "data.relmat.GROUP" if prefix + name == "data.relmat" else prefix + name
         default = "required" if field.default is _REQUIRED else (
             f"default: {field.shown_default if field.shown_default is not None else field.default}")
-        lines.append(f"  {key:<28} {field.doc} [{default}]")
+        lines.append(f"  {key:<32} {field.doc} [{default}]")
         if key in _NESTED:
             lines += _schema_lines(_NESTED[key], key + ".")
+        if key == "data":
+            lines += _schema_lines(_SIMULATE_SPEC, "data.simulate.")
+        if key == "observation":
+            lines += _schema_lines(_VOOM_SPEC, "observation.voom.")
     return lines
 
 
@@ -388,24 +458,31 @@ def validate_config(raw: Any, source: str = "config", base: str | Path = ".") ->
     """Check a parsed configuration and return a normalised copy (defaults filled in, paths absolute).
 
     A bundled data set (``data: wheat``) gives ``{"data": name, "model": ..., "sampling": ...}`` plus
-    the optional sections given; your own files give ``data`` as a mapping with the keys of
-    ``data.*``. Raises :class:`ConfigError` naming the offending key.
+    the optional sections given; simulated data give ``data`` as ``{"simulate": {...}}``; your own
+    files give ``data`` as a mapping with the keys of ``data.*`` (``data_kind`` tells which). A given
+    ``observation`` becomes ``{"model": name, ...}``. Raises :class:`ConfigError` naming the
+    offending key.
     """
     ctx = _Context(source=source, base=Path(base))
     if not isinstance(raw, Mapping):
         raise ctx.fail(f"the top level must be a mapping with keys 'data', 'model' and 'sampling', "
                        f"got {type(raw).__name__}; {EXAMPLE_LINE}")
     config = _check_mapping(raw, _TOP_SPEC, "", ctx)
-    if isinstance(config["data"], str):
-        if config.get("observation", "gaussian") != "gaussian":
-            raise ctx.fail("'observation' must be gaussian with a bundled data set")
-        if "formula" in config["model"]:
-            raise ctx.fail("'model.formula' applies to your own files (data as a mapping); a bundled data set "
-                           "comes with its model")
-    else:
-        formula = config["model"].get("formula")
-        if formula is not None and "~" not in formula:
-            raise ctx.fail(f"'model.formula' must be a one-sided formula such as '~ 1 + (1|id)', got {formula!r}")
+    formula = config["model"].get("formula")
+    if formula is not None and "~" not in formula:
+        raise ctx.fail(f"'model.formula' must be a one-sided formula such as '~ 1 + (1|id)', got {formula!r}")
+    voom = observation_model(config)["model"] == "voom"
+    kind = data_kind(config)
+    if kind == "simulated" and voom:
+        raise ctx.fail("'observation': simulated data are Gaussian; voom needs read counts")
+    if kind == "bundled":
+        counts = config["data"] == "bottomly"
+        if voom and not counts:
+            raise ctx.fail(f"'observation': voom needs read counts; {config['data']} holds measurements "
+                           f"(of the bundled data sets only bottomly holds counts): leave observation out")
+        if counts and not voom:
+            raise ctx.fail("'observation': bottomly holds RNA-seq read counts; fit them with 'observation: voom' "
+                           "(e.g. {voom: {min_cpm: 1, min_samples: 3}})")
     return config
 
 

@@ -3,7 +3,7 @@
 ``read_inputs(config)`` reads Y (wide or tall), the covariates and the relationship matrices
 (a labelled square matrix, a marker table turned into a GRM, or a pedigree turned into A),
 checks them against each other and returns :class:`Inputs`; ``build_model`` turns them into an
-``sj.Model``. Every problem raises :class:`slamjax._config.ConfigError` naming the
+``sj.Model``; ``dataset_inputs`` gives the same for a bundled or simulated data set. Every problem raises :class:`slamjax._config.ConfigError` naming the
 configuration key, before any JAX code runs (the formula is checked on the covariates by
 ``slamjax.formula.build_design``, pandas only).
 """
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._config import ConfigError
+from ._config import DEFAULT_FORMULAS, ConfigError, observation_model
 from ._errors import SlamjaxInputError
 
-__all__ = ["Inputs", "build_model", "build_priors", "read_inputs", "read_table"]
+__all__ = ["Inputs", "build_model", "build_priors", "dataset_inputs", "read_inputs", "read_table"]
 
 _MAX_SHOWN = 5
 
@@ -291,10 +291,45 @@ def read_inputs(config: dict) -> Inputs:
                               f"add '+ (1|{group})' or drop it")
     if not groups:
         raise ConfigError(f"'model.formula': {formula!r} has no random term; add one, e.g. '+ (1|{id_column})'")
+    _check_factors(config, Y)
+    return Inputs(Y=Y, data=data, relmat=relmat, formula=formula, groups=groups, described=described)
+
+
+def _check_factors(config: dict, Y: pd.DataFrame) -> None:
     if config["model"]["n_factors"] > Y.shape[1]:
         raise ConfigError(f"'model.n_factors' must be at most the number of traits ({Y.shape[1]}), "
                           f"got {config['model']['n_factors']}")
-    return Inputs(Y=Y, data=data, relmat=relmat, formula=formula, groups=groups, described=described)
+
+
+def dataset_inputs(config: dict):
+    """The :class:`Inputs` of a bundled (``data: NAME``) or simulated (``data: {simulate: ...}``) data
+    set, and the ``Dataset`` itself (for its citation): Y, its covariates and relationship matrices,
+    with ``model.formula`` or the data set's default formula (``DEFAULT_FORMULAS``)."""
+    from . import datasets
+
+    data = config["data"]
+    if isinstance(data, str):
+        ds = datasets.load_mice(markers=False) if data == "mice" else getattr(datasets, f"load_{data}")()
+        formula = config["model"].get("formula") or DEFAULT_FORMULAS[data]
+    else:
+        settings = data["simulate"]
+        try:
+            ds = datasets.simulate(**settings)
+        except SlamjaxInputError as error:
+            raise ConfigError(f"'data.simulate': {error}") from None
+        default = "~ 1 + (1|id)" + (" + (1|group)" if settings.get("n_groups") else "")
+        formula = config["model"].get("formula") or default
+    groups = _check_formula(formula, ds.data)
+    if not groups:
+        raise ConfigError(f"'model.formula': {formula!r} has no random term; add one, e.g. '+ (1|{ds.data.index.name})'")
+    _check_factors(config, ds.Y)
+    relmat = {group: K for group, K in ds.relmat.items() if group in groups}
+    n, p = ds.Y.shape
+    missing = float(ds.Y.isna().to_numpy().mean())
+    described = {"data": f"{ds.name}: {n} individuals x {p} traits" + (f", {missing:.1%} of cells missing"
+                                                                       if missing else "")}
+    inputs = Inputs(Y=ds.Y, data=ds.data, relmat=relmat, formula=formula, groups=groups, described=described)
+    return inputs, ds
 
 
 def build_priors(config: dict, n_random: int):
@@ -330,12 +365,40 @@ def build_model(inputs: Inputs, config: dict):
     arguments = dict(data=inputs.data, formula=inputs.formula, relmat=inputs.relmat or None,
                      n_factors=model["n_factors"], h2_divisions=model["h2_divisions"],
                      priors=build_priors(config, len(inputs.groups)), missing=model.get("missing", "auto"))
-    if config.get("observation", "gaussian") == "voom":
-        from .formula import build_design
-
-        counts = inputs.Y
-        if counts.isna().any().any() or (counts.to_numpy() < 0).any():
-            raise ConfigError("'observation': voom needs complete, non-negative read counts in data.Y")
-        design = build_design(inputs.data, inputs.formula).X
-        return Model(observation=obs.Voom(counts, design=design), **arguments)
+    observation = observation_model(config)
+    if observation["model"] == "voom":
+        return Model(observation=_voom(inputs, observation, model["n_factors"]), **arguments)
     return Model(Y=inputs.Y, **arguments)
+
+
+def _voom(inputs: Inputs, settings: dict, n_factors: int):
+    """``sj.obs.Voom`` of the read counts in ``inputs.Y``, filtered as ``observation.voom`` says:
+    genes with cpm > min_cpm in >= min_samples individuals, then the ``most_expressed`` of them
+    (weights from the trend over every filtered gene), with the formula's fixed effects as design."""
+    from . import observation as obs
+    from .formula import build_design
+
+    counts = inputs.Y
+    if counts.isna().any().any() or (counts.to_numpy() < 0).any():
+        raise ConfigError("'observation': voom needs complete, non-negative read counts in data.Y")
+    if settings.get("min_cpm") is not None:
+        counts = obs.filter_expressed(counts, min_cpm=settings["min_cpm"], min_samples=settings["min_samples"])
+        if counts.shape[1] == 0:
+            raise ConfigError(f"'observation.voom.min_cpm': no gene has cpm > {settings['min_cpm']:g} in "
+                              f"{settings['min_samples']} individuals; lower it")
+    design = build_design(inputs.data, inputs.formula).X
+    voom = obs.Voom(counts, design=design)
+    described = f"voom of {inputs.Y.shape[1]} genes' read counts"
+    if settings.get("min_cpm") is not None:
+        described += f"; {counts.shape[1]} with cpm > {settings['min_cpm']:g} in >= {settings['min_samples']} " \
+                     f"individuals"
+    top = settings.get("most_expressed")
+    if top is not None and top < counts.shape[1]:
+        keep = voom.logcpm.mean(axis=0).nlargest(top).index
+        voom = obs.Voom(logcpm=voom.logcpm[keep], weights=voom.weights[keep])
+        described += f"; the {top} of largest mean log-cpm fitted"
+    inputs.described["observation"] = described
+    if n_factors > voom.logcpm.shape[1]:
+        raise ConfigError(f"'model.n_factors' must be at most the number of genes kept ({voom.logcpm.shape[1]}), "
+                          f"got {n_factors}")
+    return voom

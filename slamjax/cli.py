@@ -28,7 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from ._config import KNOWN_DATASETS, SCHEMA_DOC, ConfigError, load_config, validate_config
+from ._config import KNOWN_DATASETS, SCHEMA_DOC, ConfigError, data_kind, load_config, validate_config
 from ._errors import SlamjaxInputError
 from ._x64 import float64
 
@@ -105,26 +105,50 @@ def _format_user_header(inputs: Any, config: dict) -> str:
     return "\n".join(lines)
 
 
+#: the printed summary lists every trait (and the whole genetic correlation matrix) up to this many traits
+PRINTED_TRAITS = 12
+
+
 def format_results(run: Any, elapsed: float) -> str:
-    """Elapsed time, h2 per trait, genetic correlations and the largest r_hat."""
-    lines = [
-        f"Elapsed: {elapsed:.1f} s",
-        "",
-        "Heritability h2 per trait (posterior mean [90% interval]):",
-    ]
+    """Elapsed time, h2 per trait, genetic correlations and the largest r_hat.
+
+    Up to ``PRINTED_TRAITS`` traits every h2 and the whole correlation matrix are printed; with
+    more, the spread of h2 over traits with the highest and lowest few, and the strongest genetic
+    correlations (``summary.csv`` and ``report.html`` hold everything).
+    """
+    lines = [f"Elapsed: {elapsed:.1f} s", ""]
     h2 = h2_table(run)
-    width = max(len(str(t)) for t in h2.index)
-    for trait, row in h2.iterrows():
-        lines.append(
-            f"  {str(trait):<{width}}  {row['mean']:.3f}  [{row['q05']:.3f}, {row['q95']:.3f}]"
-        )
-    lines += ["", "Genetic correlations (from the posterior mean of G):"]
     G = run.posterior_mean("G")
     if isinstance(G, dict):
         G = next(iter(G.values()))
-    corr = genetic_correlation(G).round(2)
-    table = corr.to_string(float_format=lambda x: f"{x:.2f}")
-    lines += ["  " + line for line in table.splitlines()]
+    corr = genetic_correlation(G)
+    if len(h2) <= PRINTED_TRAITS:
+        lines.append("Heritability h2 per trait (posterior mean [90% interval]):")
+        rows = list(h2.iterrows())
+    else:
+        shown = PRINTED_TRAITS // 2
+        order = h2["mean"].sort_values(ascending=False).index
+        q = np.quantile(h2["mean"].to_numpy(), [0.0, 0.25, 0.5, 0.75, 1.0])
+        lines.append(f"Heritability h2 of {len(h2)} traits (posterior means): min {q[0]:.3f}, quartiles {q[1]:.3f} "
+                     f"{q[2]:.3f} {q[3]:.3f}, max {q[4]:.3f}; the {shown} highest and lowest [90% interval]:")
+        rows = [(t, h2.loc[t]) for t in [*order[:shown], *order[-shown:]]]
+    width = max(len(str(t)) for t, _ in rows)
+    for trait, row in rows:
+        lines.append(f"  {str(trait):<{width}}  {row['mean']:.3f}  [{row['q05']:.3f}, {row['q95']:.3f}]")
+    lines.append("")
+    if len(corr) <= PRINTED_TRAITS:
+        lines.append("Genetic correlations (from the posterior mean of G):")
+        table = corr.round(2).to_string(float_format=lambda x: f"{x:.2f}")
+        lines += ["  " + line for line in table.splitlines()]
+    else:
+        from .report import strongest_pairs
+
+        upper = np.abs(corr.to_numpy()[np.triu_indices(len(corr), 1)])
+        pairs = strongest_pairs(corr, PRINTED_TRAITS)
+        lines.append(f"Genetic correlations (from the posterior mean of G): {upper.size} pairs, "
+                     f"{float(np.mean(upper > 0.5)):.1%} with |r| > 0.5; the {len(pairs)} strongest:")
+        for trait, row in pairs.iterrows():
+            lines.append(f"  {trait} ~ {row['with']}  {row['correlation']:+.2f}")
     lines.append("")
     import warnings
 
@@ -196,25 +220,26 @@ def fit(config: dict, out: TextIO | None = None, store: str | Path | None = None
     import slamjax as sj
 
     from ._sharding import is_writer
-    from ._user_data import build_model, build_priors, read_inputs
+    from ._user_data import build_model, dataset_inputs, read_inputs
     from .report import write_outputs
 
     out = sys.stdout if out is None else out
     m, s = config["model"], config["sampling"]
-    if isinstance(config["data"], str):
-        ds = getattr(sj.datasets, f"load_{config['data']}")()
-        header = format_header(ds, {"model": m, "sampling": {k: v for k, v in s.items()
-                                                               if k != "record_genetic_values"}})
-        info = {"title": f"Bundled data set {ds.name}.", "dataset": ds.name,
-                "citation": " ".join(str(ds.citation).split()),
-                "described": {"data": f"{ds.name}: {ds.Y.shape[0]} individuals x {ds.Y.shape[1]} traits"}}
-        model = sj.Model(Y=ds.Y, K=ds.relmat["line"], n_factors=m["n_factors"], h2_divisions=m["h2_divisions"],
-                         priors=build_priors(config, 1))
-    else:
+    if data_kind(config) == "files":
         inputs = read_inputs(config)
         header = _format_user_header(inputs, config)
         info = {"title": f"Your data: {Path(config['data']['Y']['file']).name}.", "described": inputs.described}
-        model = build_model(inputs, config)
+    else:
+        inputs, ds = dataset_inputs(config)
+        kind = "Bundled data set" if data_kind(config) == "bundled" else "Data"
+        info = {"title": f"{kind} {ds.name}.", "dataset": ds.name, "citation": " ".join(str(ds.citation).split()),
+                "described": inputs.described}
+    model = build_model(inputs, config)
+    if data_kind(config) != "files":
+        first, *rest = format_header(ds, {"model": {**m, "formula": inputs.formula}, "sampling": {
+            k: v for k, v in s.items() if k != "record_genetic_values"}}).splitlines()
+        fitted = [f"{key}: {text}" for key, text in inputs.described.items() if key != "data"]
+        header = "\n".join([first, *fitted, *rest])
     info["config"] = config
     if is_writer():
         print(header, file=out, flush=True)
@@ -228,6 +253,7 @@ def fit(config: dict, out: TextIO | None = None, store: str | Path | None = None
         thin=s["thin"],
         num_chains=s["num_chains"],
         seed=s["seed"],
+        dtype=s.get("dtype", "float64"),
         store=store,
         devices=devices,
         record_genetic_values=_record_genetic_values(s.get("record_genetic_values", "auto"), model, s),

@@ -119,6 +119,7 @@ def cross_validate(
     num_chains: int = 1,
     seed: int = 0,
     progress: bool = False,
+    dtype: str = "float64",
     **model_changes,
 ) -> CrossValidation:
     """K-fold cross-validation: mask each fold's observed cells, refit, predict them.
@@ -129,8 +130,8 @@ def cross_validate(
         absent or labelled NaN are never held out.
       traits: the traits held out (default all); the other traits of a fold's individuals stay
         observed and inform the predictions.
-      num_warmup, num_samples, thin, num_chains, seed, progress: passed to ``sj.sample`` for every
-        fold (the same seed for every fold).
+      num_warmup, num_samples, thin, num_chains, seed, progress, dtype: passed to ``sj.sample`` for
+        every fold (the same seed for every fold; ``dtype="float32"`` for GPUs).
       model_changes: constructor arguments changed for the masked models (e.g. ``missing="impute"``).
 
     For fold f the cells (individuals in f) x traits observed in Y are masked
@@ -139,8 +140,10 @@ def cross_validate(
     Folds run one after another; masked models with the same shapes reuse the compiled sampler.
     Every argument is checked before any fold runs.
     """
+    from ._dtype import check_dtype
     from .run import _check_count, sample
 
+    dtype = check_dtype(dtype)
     if not isinstance(model, Model):
         raise SlamjaxInputError(f"model: must be an sj.Model, got {type(model).__name__}")
     _check_count("num_warmup", num_warmup, 0)
@@ -186,7 +189,7 @@ def cross_validate(
         mask = masks[fold]
         run = sample(
             model.masked(mask, **model_changes), num_warmup=num_warmup, num_samples=num_samples, thin=thin,
-            num_chains=num_chains, seed=seed, progress=progress,
+            num_chains=num_chains, seed=seed, progress=progress, dtype=dtype,
         )
         fitted = run.predict("fitted", levels=model.individual_names).to_numpy()  # the model's order
         predictions[mask] = fitted[mask]

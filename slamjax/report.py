@@ -39,6 +39,9 @@ PLOT_KINDS: dict[str, str] = {
 INFO_FILE, SUMMARY_FILE, PREDICTIONS_FILE, REPORT_FILE, PLOT_FOLDER = (
     "fit.json", "summary.csv", "predictions.csv", "report.html", "plots")
 _TRACE_PANELS = 6
+#: the report prints a whole correlation matrix up to this many traits, else the strongest pairs
+REPORT_MATRIX_TRAITS = 30
+REPORT_PAIRS = 30
 _CSS = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:90%;margin:0.5em 0 1.5em}
@@ -220,6 +223,16 @@ def h2_table(run, table: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def strongest_pairs(corr: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The ``n`` pairs of traits with the largest |correlation|: columns trait, with, correlation."""
+    values = corr.to_numpy(dtype=float)
+    i, j = np.triu_indices(len(values), 1)
+    r = values[i, j]
+    keep = np.argsort(-np.abs(np.nan_to_num(r, nan=0.0)), kind="stable")[:n]
+    return pd.DataFrame({"trait": corr.index[i[keep]].astype(str), "with": corr.columns[j[keep]].astype(str),
+                         "correlation": r[keep]}).set_index("trait")
+
+
 def _correlation_frames(run) -> dict[str, pd.DataFrame]:
     value = run.posterior_mean("genetic_correlation")
     return value if isinstance(value, dict) else {run.model.effect_names[0]: value}
@@ -298,8 +311,15 @@ def render_html(run, info: dict, table: pd.DataFrame, notes: list[str], plots: d
         parts.append(f"<figure>{_image(plots['correlations'])}<figcaption>Genetic (left) and residual (right) "
                      f"correlations, traits clustered</figcaption></figure>")
     for effect, frame in _correlation_frames(run).items():
-        parts.append(f"<p>Posterior mean genetic correlation ({_e(effect)}):</p>")
-        parts.append(_frame_html(frame, f"genetic_correlation_{effect}", digits=2))
+        if len(frame) <= REPORT_MATRIX_TRAITS:
+            parts.append(f"<p>Posterior mean genetic correlation ({_e(effect)}):</p>")
+            parts.append(_frame_html(frame, f"genetic_correlation_{effect}", digits=2))
+        else:
+            pairs = strongest_pairs(frame, REPORT_PAIRS)
+            parts.append(f"<p>Posterior mean genetic correlation ({_e(effect)}) of {len(frame)} traits: the "
+                         f"{len(pairs)} strongest of {len(frame) * (len(frame) - 1) // 2} pairs (all of them: "
+                         f"<code>run.posterior_mean(\"genetic_correlation\")</code>):</p>")
+            parts.append(_frame_html(pairs, f"genetic_correlation_{effect}", digits=2))
     if "loadings" in plots:
         parts.append("<h2 id='loadings'>Factor loadings</h2>")
         parts.append(f"<figure>{_image(plots['loadings'])}</figure>" if not plots["loadings"].startswith(

@@ -292,11 +292,6 @@ def test_config_keys_are_documented():
 
 def test_shipped_wheat_config_still_loads():
     assert load_config(REPO / "configs" / "wheat.yaml")["data"] == "wheat"
-    with pytest.raises(ConfigError, match="'model.formula' applies to your own files"):
-        from slamjax._config import validate_config
-
-        validate_config({"data": "wheat", "model": {"n_factors": 2, "h2_divisions": 5, "formula": "~ 1"},
-                         "sampling": {"num_warmup": 1, "num_samples": 1, "thin": 1, "num_chains": 1, "seed": 0}})
 
 
 def test_voom_observation_reads_counts(tmp_path):

@@ -78,6 +78,7 @@ def test_only_the_chosen_traits_are_held_out(model):
         ("no labels", "no individual has a fold label"),
         ("bad count", "num_samples"),
         ("unknown setting", "neither cross-validation settings"),
+        ("bad dtype", "dtype: must be 'float64'"),
     ],
 )
 def test_bad_folds(model, case, message):
@@ -102,6 +103,8 @@ def test_bad_folds(model, case, message):
         kwargs["num_samples"] = 0
     elif case == "unknown setting":
         kwargs["num_factors"] = 2
+    elif case == "bad dtype":
+        kwargs["dtype"] = "float16"
     with pytest.raises(sj.SlamjaxInputError, match=message):
         sj.cross_validate(model, folds, traits, **kwargs)
 
@@ -121,3 +124,13 @@ def test_folds_share_the_decomposition_of_K(model):
     assert model.missing_groups is None and fold.missing_groups is None
     assert fold.random_effect is model.random_effect
     assert np.isnan(np.asarray(fold.inputs.Y)[:5, 0]).all()
+
+
+def test_float32_folds_are_float32_samples(model):
+    """dtype reaches every fold's sj.sample: a float32 fold equals the float32 fit of that fold by hand."""
+    folds = pd.Series(np.arange(N) % 2, index=model.individual_names, name="fold")
+    cv = sj.cross_validate(model, folds, missing="impute", dtype="float32", **SETTINGS)
+    mask = (folds == 0).values[:, None] & ~np.isnan(model.inputs.Y)
+    run = sj.sample(model.masked(mask, missing="impute"), progress=False, dtype="float32", **SETTINGS)
+    assert run.settings["dtype"] == "float32"
+    np.testing.assert_array_equal(cv.predictions.values[mask], run.predict("fitted").values[mask])
