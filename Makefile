@@ -9,12 +9,13 @@ PYTEST_N  ?= 2
 export JAX_COMPILATION_CACHE_DIR := $(CURDIR)/.jax_cache
 
 .DEFAULT_GOAL := help
-.PHONY: help venv demo test bench clean distclean
+.PHONY: help venv demo test docs bench clean distclean
 
 help:
-	@echo "make venv   create $(VENV) (Python 3.12) and install slamjax with its dev extras"
+	@echo "make venv   create $(VENV) (Python 3.12) and install slamjax with its dev and docs extras"
 	@echo "make demo   fit the bundled wheat data set (configs/wheat.yaml) with the CLI; report in runs/wheat/report.html"
-	@echo "make test   run the test suite (pytest -n $(PYTEST_N))"
+	@echo "make test   run the test suite (pytest -n $(PYTEST_N)); tests/test_docs.py builds the docs too"
+	@echo "make docs   build the documentation (mkdocs.yml, docs/, API reference from the docstrings) into site/"
 	@echo "make bench  run benchmarks/speed.py"
 	@echo "make clean  remove build outputs and caches (keeps $(VENV); 'make distclean' removes it too)"
 
@@ -57,7 +58,7 @@ $(STAMP): pyproject.toml
 	  echo "error: $(VENV) uses $$($(PYTHON) --version 2>&1), not Python 3.12; remove $(VENV) and run 'make venv' again" >&2; \
 	  exit 1; \
 	fi
-	$(PYTHON) -m pip install -e '.[dev]'
+	$(PYTHON) -m pip install -e '.[dev,docs]'
 	@touch $@
 
 # One BLAS thread: the sweep's host-side BLAS calls crawl with threads fighting over 2 cores.
@@ -67,11 +68,16 @@ demo: venv
 test: venv
 	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_N)
 
+# --strict: a broken link, anchor or docstring fails the build (tests/test_docs.py runs the same build).
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2.0, printed on every build.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --site-dir site
+
 bench: venv
 	$(PYTHON) benchmarks/speed.py
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .jax_cache
+	rm -rf build dist site *.egg-info .pytest_cache .jax_cache
 	find . -path ./.git -prune -o -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean
