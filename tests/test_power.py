@@ -18,6 +18,7 @@ import pytest
 from _planted import BUGS
 from _stats import Z_BOUND
 from test_columns import columns_z
+from test_float32 import float32_vs_float64_z
 from test_geweke import geweke_variant_z
 from test_marginal_factors import intercept_shift_z, marginal_factors_z
 from test_observation import links_geweke_z
@@ -35,6 +36,7 @@ CATCHERS = {
     "Geweke complete": lambda seed=0: geweke_variant_z("complete", seed=seed)[0],
     "Geweke woodbury": lambda seed=0: geweke_variant_z("woodbury", seed=seed)[0],
     "Geweke links": lambda seed=0: links_geweke_z(seed=seed)[0],
+    "float32 vs float64": lambda seed=0: float32_vs_float64_z(seed=seed)[0] * Z_BOUND / 4.0,  # its bound is 4
 }
 
 CAUGHT_BY = {
@@ -56,6 +58,7 @@ CAUGHT_BY = {
     "woodbury: low-rank correction dropped": ["Geweke woodbury"],
     "probes: variance rate halved": ["Geweke links"],
     "voom: weights dropped from the latent mean": ["Geweke links"],
+    "float32: Cholesky jitter 0.01": ["float32 vs float64"],
 }
 
 
@@ -67,7 +70,13 @@ def test_every_bug_has_a_catcher():
 @pytest.mark.slow
 @pytest.mark.parametrize("bug, catcher", [(bug, c) for bug, names in CAUGHT_BY.items() for c in names])
 def test_planted_bug_fails_its_test(bug, catcher, monkeypatch):
-    BUGS[bug](monkeypatch)
-    z = CATCHERS[catcher]()
+    from slamjax.sampler import run_draws
+
+    run_draws.clear_cache()  # a loop compiled before the bug was planted would hide it, and one compiled
+    BUGS[bug](monkeypatch)  # with the bug must not serve the tests after this one
+    try:
+        z = CATCHERS[catcher]()
+    finally:
+        run_draws.clear_cache()
     print(f"{bug} | {catcher}: max |z| = {np.max(np.abs(z)):.1f}")
     assert np.max(np.abs(z)) > Z_BOUND, f"{catcher} did not catch '{bug}': max |z| = {np.max(np.abs(z)):.2f}"
