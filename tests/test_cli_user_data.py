@@ -159,6 +159,21 @@ def test_tall_traits_and_markers_fit_in_process(files, tmp_path, capsys):
     assert (tmp_path / "run" / "report.html").is_file() and not (tmp_path / "run" / "plots").exists()
 
 
+def test_parquet_and_tsv_files_read_as_csv(files, tmp_path):
+    """Y and the covariates as Parquet (ids kept as text), K as TSV: the same inputs as the CSV files."""
+    csv = load_config(write_config(files, GOOD))
+    pd.read_csv(files / "traits.csv", dtype={"id": str}).to_parquet(tmp_path / "traits.parquet")
+    pd.read_csv(files / "covariates.csv", dtype={"id": str}).to_parquet(tmp_path / "covariates.parquet")
+    pd.read_csv(files / "K.csv", index_col=0).to_csv(tmp_path / "K.tsv", sep="\t")
+    other = load_config(write_config(tmp_path, GOOD.replace("traits.csv", "traits.parquet").replace(
+        "covariates.csv", "covariates.parquet").replace("K.csv", "K.tsv")))
+    a, b = read_inputs(csv), read_inputs(other)
+    pd.testing.assert_frame_equal(a.Y, b.Y)
+    pd.testing.assert_frame_equal(a.data, b.data)
+    pd.testing.assert_frame_equal(a.relmat["id"], b.relmat["id"])
+    assert "traits.parquet (wide): 60 individuals x 4 traits" in b.described["data.Y"]
+
+
 def test_pedigree_relationship_from_a_table(files):
     config = write_config(files, GOOD.replace("{matrix: K.csv}", "{pedigree: pedigree.csv}"), "ped.yaml")
     inputs = read_inputs(load_config(config))
