@@ -13,7 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm.std import TqdmWarning
+
+with warnings.catch_warnings():  # a notebook without ipywidgets gets the text bar, without a warning
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
 
 from ._dtype import DTYPES, cast_floats, check_dtype, matmul_precision
 from ._errors import NumericalError, SlamjaxInputError
