@@ -393,10 +393,10 @@ class _Sampler:
             writer.close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        if interrupted:
+        if interrupted:  # stacklevel: advance, sample or resume, their float64 wrapper, the caller
             warnings.warn(
                 f"interrupted after sweep {self.t} of {self.total_sweeps} ({self.n_draws} draws kept); "
-                "run.resume() continues", stacklevel=3,
+                "run.resume() continues", stacklevel=4,
             )
         return self.to_run()
 
