@@ -5,6 +5,7 @@ Used by tests/test_notebooks.py, and as a script to store the notebooks with the
     python tests/_notebooks.py                      # every notebook, reduced settings, outputs saved in place
     python tests/_notebooks.py notebooks/02_*.ipynb # some of them
     SLAMJAX_FULL=1 python tests/_notebooks.py --check notebooks/01_*.ipynb   # run the full settings, save nothing
+    SLAMJAX_FULL=1 python tests/_notebooks.py --out /tmp/full notebooks/01_*.ipynb  # ... saved elsewhere
 
 Each notebook runs in a fresh temporary working directory (what it writes, e.g. a store, is removed
 afterwards), with the repository first on the kernel's PYTHONPATH (the checked-out slamjax is the
@@ -14,6 +15,7 @@ one tested) and SLAMJAX_FULL set only when asked for. Saved outputs have local p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -45,17 +47,43 @@ def _kernel_dir(parent: Path) -> Path:
     return parent
 
 
-def kernel_environment(full: bool, jupyter_path: Path) -> dict[str, str]:
+def jupyter_variables(scratch: Path) -> dict[str, str]:
+    """Where Jupyter looks for the kernelspec and writes the connection file, and IPython's profile
+    folder: all in ``scratch`` (nothing under $HOME; no user startup files run in the kernel)."""
+    return {
+        "JUPYTER_PATH": os.pathsep.join([str(_kernel_dir(scratch / "jupyter")),
+                                         *filter(None, [os.environ.get("JUPYTER_PATH")])]),
+        "JUPYTER_RUNTIME_DIR": str(scratch / "runtime"),
+        "IPYTHONDIR": str(scratch / "ipython"),
+    }
+
+
+def kernel_environment(full: bool, variables: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.pop(FULL_VARIABLE, None)
     if full:
         env[FULL_VARIABLE] = "1"
     env.pop("MPLBACKEND", None)  # the kernel's inline backend displays the figures
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env["JUPYTER_PATH"] = os.pathsep.join([str(jupyter_path), *filter(None, [os.environ.get("JUPYTER_PATH")])])
+    env.update(variables)
     env.setdefault("OPENBLAS_NUM_THREADS", "1")  # as `make test`: BLAS threads fight over 2 cores
     env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # no debugger warning on the kernel's stderr
     return env
+
+
+@contextlib.contextmanager
+def _environ(variables: dict[str, str]):
+    """os.environ with ``variables`` set, restored afterwards (jupyter_client reads them here)."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def execute(path: Path, *, full: bool = False, timeout: int = CELL_TIMEOUT):
@@ -67,23 +95,16 @@ def execute(path: Path, *, full: bool = False, timeout: int = CELL_TIMEOUT):
     nb = nbformat.read(path, as_version=4)
     with tempfile.TemporaryDirectory(prefix="slamjax-notebook-") as scratch:
         scratch = Path(scratch)
-        jupyter_path = _kernel_dir(scratch / "jupyter")
         work = scratch / "work"
         work.mkdir()
-        env = kernel_environment(full, jupyter_path)
-        saved = os.environ.get("JUPYTER_PATH")
-        os.environ["JUPYTER_PATH"] = env["JUPYTER_PATH"]  # read by the kernelspec search in this process
-        try:
+        variables = jupyter_variables(scratch)
+        env = kernel_environment(full, variables)
+        with _environ(variables):
             client = nbclient.NotebookClient(
                 nb, timeout=timeout, kernel_name="python3", record_timing=False,
                 resources={"metadata": {"path": str(work)}},
             )
             client.execute(env=env, cwd=str(work))
-        finally:
-            if saved is None:
-                os.environ.pop("JUPYTER_PATH", None)
-            else:
-                os.environ["JUPYTER_PATH"] = saved
         _scrub(nb, {str(work): ".", str(scratch): "<tmp>", str(ROOT) + os.sep: "", sys.prefix: "<venv>",
                     tempfile.gettempdir(): "<tmp>", str(Path.home()): "~"})
     return nb
@@ -112,19 +133,22 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all of notebooks/)")
     parser.add_argument("--check", action="store_true", help="execute only; do not save the outputs")
+    parser.add_argument("--out", type=Path, help="save the executed notebooks in this folder instead of in place")
     args = parser.parse_args(argv)
     full = os.environ.get(FULL_VARIABLE, "0") == "1"
-    if full and not args.check:
-        parser.error(f"{FULL_VARIABLE}=1: the stored notebooks keep the reduced settings; add --check")
+    if full and not (args.check or args.out):
+        parser.error(f"{FULL_VARIABLE}=1: the stored notebooks keep the reduced settings; add --check or --out")
     import nbformat
 
     for path in args.paths or notebooks():
         started = time.perf_counter()
         nb = execute(path, full=full)
         seconds = time.perf_counter() - started
-        if not args.check:
-            nbformat.write(nb, path)
-        print(f"{path.name}: {seconds:.0f} s{'' if args.check else ', saved'} "
+        saved = None if args.check else path if args.out is None else args.out / path.name
+        if saved is not None:
+            saved.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, saved)
+        print(f"{path.name}: {seconds:.0f} s{'' if saved is None else f', saved to {saved}'} "
               f"({'full' if full else 'reduced'} settings)", flush=True)
 
 
