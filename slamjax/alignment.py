@@ -41,14 +41,21 @@ def varimax(loadings: np.ndarray, max_iter: int = 1000, tol: float = 1e-11) -> t
     """
     L = np.asarray(loadings, dtype=float)
     p, k = L.shape[-2:]
-    R = np.broadcast_to(np.eye(k), (*L.shape[:-2], k, k)).copy()
+    flat = L.reshape(-1, p, k)
+    R = np.broadcast_to(np.eye(k), (flat.shape[0], k, k)).copy()
+    active = np.arange(flat.shape[0])  # each matrix stops once its own rotation has converged
     for _ in range(max_iter):
-        rotated = L @ R
-        gradient = np.swapaxes(L, -1, -2) @ (rotated**3 - rotated * np.mean(rotated**2, axis=-2, keepdims=True))
-        U, _, Vt = np.linalg.svd(gradient)
-        previous, R = R, U @ Vt
-        if np.max(np.abs(R - previous)) < tol:
+        if active.size == 0:
             break
+        A = flat[active]
+        rotated = A @ R[active]
+        gradient = np.swapaxes(A, -1, -2) @ (rotated**3 - rotated * np.mean(rotated**2, axis=-2, keepdims=True))
+        U, _, Vt = np.linalg.svd(gradient)
+        new = U @ Vt
+        moved = np.max(np.abs(new - R[active]), axis=(-2, -1))
+        R[active] = new
+        active = active[moved >= tol]
+    R = R.reshape(*L.shape[:-2], k, k)
     return L @ R, R
 
 

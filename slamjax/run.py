@@ -13,7 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm.std import TqdmWarning
+
+with warnings.catch_warnings():  # a notebook without ipywidgets gets the text bar, without a warning
+    warnings.simplefilter("ignore", TqdmWarning)
+    from tqdm.auto import tqdm
 
 from ._dtype import DTYPES, cast_floats, check_dtype, matmul_precision
 from ._errors import NumericalError, SlamjaxInputError
@@ -389,10 +393,10 @@ class _Sampler:
             writer.close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        if interrupted:
+        if interrupted:  # stacklevel: advance, sample or resume, their float64 wrapper, the caller
             warnings.warn(
                 f"interrupted after sweep {self.t} of {self.total_sweeps} ({self.n_draws} draws kept); "
-                "run.resume() continues", stacklevel=3,
+                "run.resume() continues", stacklevel=4,
             )
         return self.to_run()
 
