@@ -66,7 +66,7 @@ demo: venv
 	OPENBLAS_NUM_THREADS=1 $(VENV)/bin/slamjax fit configs/wheat.yaml --out runs/wheat --overwrite
 
 test: venv
-	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_N)
+	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_N) --durations=20
 
 # --strict: a broken link, anchor or docstring fails the build (tests/test_docs.py runs the same build).
 # NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2.0, printed on every build.
