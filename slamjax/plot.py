@@ -302,7 +302,8 @@ def loadings(run, order="loadings", chain: int | None = None, *, save=None):
     k, p = shown.shape
     limit = float(np.max(np.abs(shown))) or 1.0
 
-    fig = _figure(min(max(5.0, 2.0 + 0.22 * p), 20.0), min(max(2.2, 1.6 + 0.3 * k), 12.0))
+    width = 2.0 + 0.22 * p if p <= _MAX_LABELS else 10.0  # a column per labelled trait; unlabelled: fixed
+    fig = _figure(min(max(5.0, width), 20.0), min(max(2.2, 1.6 + 0.3 * k), 12.0))
     ax = fig.subplots()
     image = ax.imshow(shown, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
     _label_traits(ax, [traits[i] for i in positions], "x")
