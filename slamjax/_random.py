@@ -149,15 +149,26 @@ def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, ".
     return jnp.where(tiny, mu + jnp.pi * (2.0 * jax.random.uniform(key_uniform, shape, dtype) - 1.0), angle)
 
 
+#: rounds after which ``rejection_sample`` gives up: every sampler here accepts at least 0.66 of its
+#: proposals at valid parameters (a valid element is still rejecting after 1000 rounds with probability
+#: below 0.34^1000), so only invalid parameters (NaN, inf) reach it; those elements become NaN, which
+#: the sweep's guard reports naming the block, instead of a loop that never ends
+REJECTION_MAX_ROUNDS = 1000
+
+
 def rejection_sample(key, propose, value, done):
     """Vectorised rejection sampling: rounds of ``propose(round_key) -> (accept, proposal)`` until
     every element has accepted once; elements already ``done`` keep ``value``. Round i uses
-    ``fold_in(key, i)``."""
+    ``fold_in(key, i)``. Elements not accepted after ``REJECTION_MAX_ROUNDS`` rounds are NaN."""
 
     def body(carry):
         i, value, done = carry
         accept, proposal = propose(jax.random.fold_in(key, i))
         return i + 1, jnp.where(done, value, proposal), done | accept
 
-    _, value, _ = lax.while_loop(lambda carry: ~jnp.all(carry[2]), body, (0, value, done))
-    return value
+    def more(carry):
+        i, _, done = carry
+        return ~jnp.all(done) & (i < REJECTION_MAX_ROUNDS)
+
+    _, value, done = lax.while_loop(more, body, (0, value, done))
+    return jnp.where(done, value, jnp.nan)

@@ -111,3 +111,32 @@ def test_unrolled_threefry_gives_the_same_bits_and_is_restored():
     np.testing.assert_array_equal(np.asarray(answer), [0xC4923A9C, 0x483DF7A0])
     for x, y in zip(rolled, unrolled):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32])
+@pytest.mark.parametrize("a", [np.nan, np.inf])
+def test_gamma_of_an_invalid_shape_is_nan_not_an_endless_loop(a, dtype):
+    """A NaN or infinite shape never accepts a proposal: the rejection loop stops after
+    REJECTION_MAX_ROUNDS rounds and gives NaN there (the sweep's guard then names the block; before,
+    float32 M fits hung in such a loop), while the valid elements keep their draws."""
+    shapes = jnp.asarray([2.5, a, 0.3], dtype)
+    draws = standard_gamma(jax.random.key(0), shapes)
+    assert draws.dtype == dtype
+    draws = np.asarray(draws)
+    assert np.isnan(draws[1]) and np.isfinite(draws[[0, 2]]).all()
+    valid = np.asarray(standard_gamma(jax.random.key(0), jnp.asarray([2.5, 1.0, 0.3], dtype)))
+    np.testing.assert_array_equal(draws[[0, 2]], valid[[0, 2]])  # the same proposals for the valid elements
+
+
+def test_rejection_sample_gives_up_after_its_rounds():
+    from slamjax._random import REJECTION_MAX_ROUNDS, rejection_sample
+
+    rounds = []
+
+    def never(round_key):
+        rounds.append(1)  # traced once; the loop's length is checked through the value
+        return jnp.zeros(3, bool), jnp.ones(3)
+
+    value = rejection_sample(jax.random.key(1), never, jnp.zeros(3), jnp.asarray([True, False, False]))
+    np.testing.assert_array_equal(np.isnan(value), [False, True, True])
+    assert value[0] == 0.0 and REJECTION_MAX_ROUNDS == 1000
