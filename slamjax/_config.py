@@ -324,8 +324,7 @@ def _observation(value, key, ctx):
 
 def observation_model(config: dict) -> dict:
     """The checked ``observation`` section as ``{"model": "gaussian" | "voom", ...filters}``."""
-    value = config.get("observation") or {"model": "gaussian"}
-    return {"model": value} if isinstance(value, str) else value  # a plain name: configs stored by 0.1
+    return config.get("observation") or {"model": "gaussian"}
 
 
 # ----------------------------------------------------------------------------- the other sections

@@ -244,8 +244,9 @@ def _read_relmat(group: str, spec: dict, id_column: str) -> tuple[pd.DataFrame, 
 
 
 def _check_formula(formula: str, data: pd.DataFrame) -> list[str]:
-    """The formula's grouping variables, after building its fixed part on the covariates and
-    finding every grouping variable there (pandas and formulaic only: no n x levels matrix)."""
+    """The formula's grouping variables (at least one), after building its fixed part on the
+    covariates and finding every grouping variable there (pandas and formulaic only: no n x levels
+    matrix)."""
     from .formula import _check_full_rank, _fixed_design, _get_column, _parse_formula
 
     try:
@@ -261,6 +262,9 @@ def _check_formula(formula: str, data: pd.DataFrame) -> list[str]:
         message = str(error)
         message = message[len("model.formula: "):] if message.startswith("model.formula: ") else message
         raise ConfigError(f"'model.formula': {message}") from None
+    if not parsed.groups:
+        raise ConfigError(f"'model.formula': {formula!r} has no random term; add one, e.g. "
+                          f"'+ (1|{data.index.name or 'id'})'")
     return list(parsed.groups)
 
 
@@ -289,8 +293,6 @@ def read_inputs(config: dict) -> Inputs:
         if group not in groups:
             raise ConfigError(f"'data.relmat.{group}': {group!r} has no random term in model.formula ({formula!r}); "
                               f"add '+ (1|{group})' or drop it")
-    if not groups:
-        raise ConfigError(f"'model.formula': {formula!r} has no random term; add one, e.g. '+ (1|{id_column})'")
     _check_factors(config, Y)
     return Inputs(Y=Y, data=data, relmat=relmat, formula=formula, groups=groups, described=described)
 
@@ -320,8 +322,6 @@ def dataset_inputs(config: dict):
         default = "~ 1 + (1|id)" + (" + (1|group)" if settings.get("n_groups") else "")
         formula = config["model"].get("formula") or default
     groups = _check_formula(formula, ds.data)
-    if not groups:
-        raise ConfigError(f"'model.formula': {formula!r} has no random term; add one, e.g. '+ (1|{ds.data.index.name})'")
     _check_factors(config, ds.Y)
     relmat = {group: K for group, K in ds.relmat.items() if group in groups}
     n, p = ds.Y.shape

@@ -77,7 +77,6 @@ BAD = [
     ("simulate size", "data: {simulate: {n: 1}}\n", "'data.simulate.n'", ">= 2"),
     ("voom key", "data: bottomly\nobservation: {voom: {min_cpm: 1, top: 5}}\n", "'top'", "observation.voom"),
     ("voom shape", "data: bottomly\nobservation: {voom: 3}\n", "'observation.voom'", "mapping"),
-    ("dtype", "data: wheat\nsampling_dtype: 1\n", "'sampling_dtype'", "unknown key"),
 ]
 
 
