@@ -114,38 +114,45 @@ def standard_gamma_half_integer(key: PRNGKeyArray, a: float, shape: tuple[int, .
 
 
 def von_mises(key: PRNGKeyArray, mu: Float[Array, "..."], kappa: Float[Array, "..."]) -> Float[Array, "..."]:
-    """Independent von Mises(mu, kappa) angles, density propto exp(kappa cos(x - mu)), in (mu - pi, mu + pi].
+    """Independent von Mises(mu, kappa) angles, density propto exp(kappa cos(x - mu)), in (mu - pi, mu + pi).
 
-    Best & Fisher's (1979) wrapped-Cauchy rejection sampler (acceptance >= 0.66 for every kappa);
-    kappa below 1e-8 gives a uniform angle, kappa above 1e12 (sd below 1e-6) or NaN gives mu. In the
-    dtype of mu and kappa.
+    Best & Fisher's (1979) wrapped-Cauchy rejection sampler (acceptance >= 0.66 for every kappa),
+    written without cancellation so that it holds in float32 at any concentration: the wrapped-Cauchy
+    proposal is drawn as the angle theta = 2 arctan(a tan(pi (u - 1/2))), a = (1 - rho) / (1 + rho),
+    and Best-Fisher's c = kappa (r - cos theta) as kappa ((1 - rho)^2 / (2 rho) + 2 sin^2(theta / 2)).
+    (The textbook form rounds r = (1 + rho^2) / (2 rho) to 1 once kappa passes ~1e7 in float32 or
+    ~1e16 in float64, and then never accepts.) kappa below 1e-8 gives a uniform angle; an infinite
+    (or within 8x of the dtype's largest) or NaN kappa gives mu. In the dtype of mu and kappa.
     """
     dtype = floating_dtype(mu, kappa)
     mu = jnp.asarray(mu, dtype)
     kappa = jnp.broadcast_to(jnp.asarray(kappa, dtype), mu.shape)
     shape = mu.shape
     tiny = kappa < 1e-8
-    huge = ~(kappa < 1e12)  # also NaN: the point mass at mu (the loop would not end otherwise)
-    k = jnp.where(tiny | huge, 1.0, kappa)
-    t = 1.0 + jnp.sqrt(1.0 + 4.0 * k**2)
-    rho = (t - jnp.sqrt(2.0 * t)) / (2.0 * k)
-    r = (1.0 + rho**2) / (2.0 * rho)
-    key_loop, key_sign, key_uniform = jax.random.split(key, 3)
+    point = ~(kappa < jnp.finfo(dtype).max / 8)  # inf (or about to overflow) or NaN: the point mass at mu
+    k = jnp.where(tiny | point, 1.0, kappa)
+    # rho = (t - sqrt(2 t)) / (2 k), t = 1 + sqrt(1 + 4 k^2), in two forms free of cancellation:
+    # for k < 1 rho itself, for k >= 1 its complement s = 1 - rho (rho -> 0 as k -> 0, -> 1 as k -> inf)
+    h = jnp.hypot(1.0, 2.0 * k)
+    t = 1.0 + h
+    rho_small = 2.0 * k * jnp.sqrt(t) / ((h + 1.0) * (jnp.sqrt(t) + jnp.sqrt(2.0)))
+    s_large = (jnp.sqrt(2.0 * t) - 1.0 - 1.0 / (h + 2.0 * k)) / (2.0 * k)
+    s = jnp.where(k < 1.0, 1.0 - rho_small, s_large)
+    rho = jnp.where(k < 1.0, rho_small, 1.0 - s_large)
+    a = s / (1.0 + rho)
+    r_minus_one = s**2 / (2.0 * rho)
+    key_loop, key_uniform = jax.random.split(key)
 
     def propose(round_key):
         key_z, key_u = jax.random.split(round_key)
-        z = jnp.cos(jnp.pi * jax.random.uniform(key_z, shape, dtype))
+        theta = 2.0 * jnp.arctan(a * jnp.tan(jnp.pi * (jax.random.uniform(key_z, shape, dtype) - 0.5)))
         u = uniform(key_u, shape, dtype)
-        f = (1.0 + r * z) / (r + z)
-        c = k * (r - f)
+        c = k * (r_minus_one + 2.0 * jnp.sin(0.5 * theta) ** 2)
         accept = (c * (2.0 - c) - u > 0) | (jnp.log(c / u) + 1.0 - c >= 0)
-        return accept, jnp.clip(f, -1.0, 1.0)
+        return accept, theta
 
-    f = rejection_sample(key_loop, propose, jnp.zeros(shape, dtype), jnp.zeros(shape, bool))
-    one = jnp.ones((), dtype)
-    sign = jnp.where(jax.random.bernoulli(key_sign, jnp.asarray(0.5, dtype), shape), one, -one)
-    angle = mu + sign * jnp.arccos(f)
-    angle = jnp.where(huge, mu, angle)
+    theta = rejection_sample(key_loop, propose, jnp.zeros(shape, dtype), jnp.zeros(shape, bool))
+    angle = jnp.where(point, mu, mu + theta)
     return jnp.where(tiny, mu + jnp.pi * (2.0 * jax.random.uniform(key_uniform, shape, dtype) - 1.0), angle)
 
 
