@@ -1,5 +1,6 @@
 """Mixing judged by the slowest parameter: bulk ESS over every element of G, of R and of h2, per
-sweep variant (the collapsed h2 draw, step 5m, the factors' rotation step and its shears on or off), on simulated data
+sweep variant (the exchange step 0e, the collapsed h2 draw, step 5m, the factors' rotation step and
+its shears on or off), on simulated data
 of two sizes and on the bundled wheat and mice data.
 
 For each case and variant: the minimum, 1st percentile and median bulk ESS of the elements of G
@@ -37,12 +38,14 @@ import slamjax as sj  # noqa: E402
 
 VARIANTS = {  # name: Model keyword arguments (the default h2 draw is "auto": the model prints which)
     "default": {},
+    "noexchange": {"exchange_factors": False},
     "norotation": {"rotate_factors": False},
     "noshear": {"shear_factors": False},
     "given_F": {"factor_h2_draw": "given_F"},
     "collapsed_h2": {"h2_draw": "collapsed"},
     "conditional_h2": {"h2_draw": "conditional"},
-    "megalmm": {"h2_draw": "conditional", "rotate_factors": False},
+    "megalmm": {"h2_draw": "conditional", "rotate_factors": False, "factor_h2_draw": "given_F",
+                "exchange_factors": False},
 }
 
 

@@ -11,6 +11,7 @@ against 30-90 GFLOP/s for a float64 GEMM).
 from __future__ import annotations
 
 from ._sampler_data import SamplerData
+from .blocks.exchange import EXCHANGE_STEPS
 
 __all__ = ["FACTORISATION_WEIGHT", "covariance_record_cost", "record_cost", "sweep_cost"]
 
@@ -55,8 +56,11 @@ def sweep_cost(data: SamplerData, factorisation_weight: float = FACTORISATION_WE
         "factor scores": n * p * k + p * k * k + n * weight * k**3 / 6.0,
         "factor rotation": p * k * k + n * k * k,
     }
-    if data.marginal_factor_h2:
-        cost["factor h2 marginal over F"] = n * p * k + data.h2_grid.shape[0] * n * k
+    G = data.h2_grid.shape[0]
+    if data.marginal_factor_h2:  # M, the grid's k x k sums C_g, the row-wise A_i, then O(n G) per factor
+        cost["factor h2 marginal over F"] = n * p * k + G * p * k * k + G * n * k * k + G * n * k
+    if data.exchange_factors:  # per factor: about 6 + steps passes over the n x p residual
+        cost["factor-trait variance exchange"] = (6 + EXCHANGE_STEPS) * n * p * k
     if not data.latent_is_data or data.groups is not None:
         cost["latent traits"] = n * p * (k + b)
     return cost

@@ -47,6 +47,8 @@ class SamplerData(eqx.Module):
     shear_factors: bool = eqx.field(static=True, default=False)  # step 0 also draws shears of the factors
     # steps 5l and 5m (blocks/marginal_factors.py), marginal over U_F (eigen backend, no missing-data groups)
     marginal_factor_h2: bool = eqx.field(static=True, default=False)
+    # step 0e (blocks/exchange.py), marginal over F_l, U_R and U_F (eigen backend, no missing-data groups)
+    exchange_factors: bool = eqx.field(static=True, default=False)
     markers: MarkerData | None = None  # marker effects of the factors (``slamjax.markers``)
 
     @property

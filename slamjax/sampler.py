@@ -25,6 +25,7 @@ from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
 from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
 from .blocks.columns import sample_columns
+from .blocks.exchange import sample_variance_exchange
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
 from .markers.sampler import sample_joint, sample_single_site
@@ -48,8 +49,10 @@ BLOCK_NAMES = (
     "B_F shrinkage prior (step 8)",
     "observation model: latent traits Eta and its parameters (step 9)",
     "marker effects B_M and their prior (step 6b)",
+    "factor-trait variance exchange (step 0e)",
 )
 _MARKER_BIT = 12
+_EXCHANGE_BIT = 13
 # (first failing sweep, its failure bits) of one chain; sweep -1: no failure yet
 NO_FAILURE = (-1, 0)
 
@@ -58,7 +61,7 @@ def block_order(collapsed_h2: bool) -> tuple[int, ...]:
     """The bits of ``BLOCK_NAMES`` in the order a sweep runs their blocks: the collapsed h2 draw
     comes before its column's regression, the conditional one after it."""
     steps = (0, 1, 2, 3, 4, 5) if collapsed_h2 else (0, 2, 1, 3, 5, 4)
-    return (*steps, 6, _MARKER_BIT, *range(7, _MARKER_BIT))
+    return (_EXCHANGE_BIT, *steps, 6, _MARKER_BIT, *range(7, _MARKER_BIT))
 
 
 def _finite(*trees) -> Bool[Array, ""]:
@@ -82,6 +85,12 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
     Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
     B_F_precision = data.B_F_prior.precision(state.B_F_prior)
+
+    # 0e: each factor's loadings trade variance with the traits' own, marginal over its scores, U_R
+    # and U_F (blocks/exchange.py); steps 3 and 6 redraw U_R and U_F before anything uses them.
+    exchange_ok = jnp.array(True)
+    if data.exchange_factors:
+        state, exchange_ok = _exchange(jax.random.fold_in(key, 0xE0), state, data)
 
     # 0: the factors' rotation and shears, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
@@ -122,8 +131,8 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     resid_variance = re.residual_proportion(h2_index) / tau
 
     # 5l: the factors' means and the traits' intercepts moved together; 5m: (h2_Fl, F_l) for each
-    # factor in turn, h2_Fl marginal over F_l; both marginal over U_F (blocks/marginal_factors.py).
-    # Steps 4-6 redraw U_F given the new F before anything uses it.
+    # factor in turn, h2_Fl marginal over F_l and U_R; both marginal over U_F (blocks/marginal_factors.py).
+    # U_R is redrawn after 5m, and steps 4-6 redraw U_F, given the new F before anything uses them.
     h2_ok = jnp.array(True)
     if data.marginal_factor_h2:
         B_F_now = B_F_rotated[: data.X_F.shape[1]] if data.rotate_factors else state.B_F
@@ -135,11 +144,13 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         )
         B = B.at[0].set(B0)
         F, F_h2_marginal, h2_ok = sample_factors_marginal(
-            jax.random.fold_in(keys[2], 0x5E), variances, state.Eta - data.X @ B - re.effect_on_rows(U_R),
-            Lambda, 1.0 / resid_variance, F, F_fixed_now, state.tot_F_prec, state.F_h2_index, data.factor_log_prior,
+            jax.random.fold_in(keys[2], 0x5E), variances, state.Eta - data.X @ B, Lambda, tau, h2_index, F,
+            F_fixed_now, state.tot_F_prec, state.F_h2_index, data.factor_log_prior,
         )
         state = eqx.tree_at(lambda st: st.F_h2_index, state, F_h2_marginal)
-        h2_ok = h2_ok & shift_ok
+        # 5m integrated U_R out: redraw it given the new F before step 7 uses it
+        U_R = re.sample_effects(jax.random.fold_in(keys[2], 0x3E), state.Eta - data.X @ B - F @ Lambda, h2_index, tau)
+        h2_ok = h2_ok & shift_ok & _finite(U_R)
 
     # 4-6: factors, the same three blocks on (F - M B_M, X_F); the marker effects' prior, scaled
     # by tau_F, adds its terms to tau_F's Gamma.
@@ -211,9 +222,25 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     ]
     failures = _failure_bits(
         rotation_ok, trait_ok[0], trait_ok[1], trait_ok[2], factor_ok[0] & h2_ok, factor_ok[1], factor_ok[2],
-        scores_ok & _finite(F), *priors_ok, observation_ok, marker_ok,
+        scores_ok & _finite(F), *priors_ok, observation_ok, marker_ok, exchange_ok,
     )
     return new_state, failures
+
+
+def _exchange(key, state: State, data: SamplerData) -> tuple[State, Bool[Array, ""]]:
+    """Step 0e (``blocks/exchange.py``). It integrates U_R and U_F out; nothing conditions on them
+    before steps 3 and 6 redraw them (steps 0, 1-2, 5l, 5m and 4 are marginal over them too)."""
+    p = state.Eta.shape[1]
+    Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
+    prior_precision = jnp.concatenate([B_precision(data, state.B_prior, p), Lambda_precision], axis=0)
+    quadratic = jnp.sum(prior_precision * jnp.concatenate([state.B, state.Lambda], axis=0) ** 2, axis=0)
+    prior_mean = data.X_F @ state.B_F + (state.markers.fitted if data.markers is not None else 0.0)
+    Lambda, tau, F, ok = sample_variance_exchange(
+        key, data.re.variances(), state.Eta - data.X @ state.B, state.Lambda, state.tot_Eta_prec,
+        state.resid_h2_index, state.F, prior_mean, state.tot_F_prec, state.F_h2_index, quadratic, Lambda_precision,
+        data.tau_shape, data.tau_rate, prior_precision.shape[0] - data.n_flat,
+    )
+    return eqx.tree_at(lambda st: (st.Lambda, st.tot_Eta_prec, st.F), state, (Lambda, tau, F)), ok
 
 
 def _sample_markers(key, markers, marker_state: MarkerState, residual_without_markers, F_markers, w, tau_F):

@@ -146,25 +146,31 @@ def factor_prior_precision_changed(monkeypatch):
     monkeypatch.setattr(sampler, "sample_factor_scores", buggy)
 
 
-def _marginal_factors_copy(update: bool, log_det: bool):
-    """``marginal_factors.sample_factors_marginal`` with the update of F A after each factor or the
-    -1/2 log|Psi_l| term switchable (a copy: the planted bugs below turn one off)."""
+def _marginal_factors_copy(update: bool, log_det: bool, rows: bool = True):
+    """``marginal_factors.sample_factors_marginal`` with the update of F A after each factor, the
+    -1/2 log|Psi_l| term or the traits' row-wise precisions tau_j / v_ij (U_R integrated out)
+    switchable (a copy: the planted bugs below turn one off; ``rows=False`` uses tau_j / (1 - h2_j),
+    the precision given U_R, as the step did before it integrated U_R out)."""
 
-    def draw(key, variances, resid, Lambda, resid_precision, F, prior_mean, tau_F, h2_index, log_prior):
+    def draw(key, variances, resid, Lambda, tau, trait_h2_index, F, prior_mean, tau_F, h2_index, log_prior):
         n, k = F.shape
-        weighted = Lambda * resid_precision[None, :]
-        A, M = weighted @ Lambda.T, resid @ weighted.T
+        grid = jnp.linspace(0.0, 1.0, variances.shape[1] + 1)[:-1]  # one random effect: h2 = 0, 1/G, ...
+        trait_variances = variances[:, trait_h2_index] if rows else jnp.broadcast_to(
+            (1.0 - grid[trait_h2_index])[None, :], resid.shape)
+        D = tau[None, :] / trait_variances  # (n, p)
+        A = jnp.einsum("kp,np,lp->nkl", Lambda, D, Lambda)
+        M = (resid * D) @ Lambda.T
         log_det_V = jnp.sum(jnp.log(variances), axis=0) * log_det
         keys = jax.random.split(key, 2 * k).reshape(k, 2)
-        FA = F @ A
+        FA = jnp.einsum("nkl,nl->nk", A, F)
         for l in range(k):
-            b = M[:, l] - FA[:, l] + A[l, l] * (F[:, l] - prior_mean[:, l])
-            precision = A[l, l] + tau_F[l] / variances
+            b = M[:, l] - FA[:, l] + A[:, l, l] * (F[:, l] - prior_mean[:, l])
+            precision = A[:, l, l][:, None] + tau_F[l] / variances
             log_likelihood = -0.5 * (log_det_V + jnp.sum(jnp.log(precision) - (b**2)[:, None] / precision, axis=0))
             g = jax.random.categorical(keys[l, 0], log_likelihood + log_prior).astype(h2_index.dtype)
             new = prior_mean[:, l] + b / precision[:, g] + normal(keys[l, 1], (n,)) / jnp.sqrt(precision[:, g])
             if update:
-                FA = FA + (new - F[:, l])[:, None] * A[l][None, :]
+                FA = FA + (new - F[:, l])[:, None] * A[:, l, :]
             F, h2_index = F.at[:, l].set(new), h2_index.at[l].set(g)
         return F, h2_index, jnp.array(True)
 
@@ -192,6 +198,22 @@ def marginal_h2_log_determinant_dropped(monkeypatch):
     """Step 5m without the -1/2 log|Psi_l| term of h2_Fl's marginal likelihood."""
     for module in (marginal_factors, sampler):
         monkeypatch.setattr(module, "sample_factors_marginal", _marginal_factors_copy(update=True, log_det=False))
+
+
+def marginal_factors_given_U_R(monkeypatch):
+    """Step 5m with the traits' precisions given U_R, tau_j / (1 - h2_j), on every row, while U_R
+    is integrated out (the step before it was marginal over U_R)."""
+    for module in (marginal_factors, sampler):
+        monkeypatch.setattr(module, "sample_factors_marginal", _marginal_factors_copy(update=True, log_det=True,
+                                                                                      rows=False))
+
+
+def exchange_jacobian_without_tau(monkeypatch):
+    """Step 0e: the Jacobian without its prod_j (tau'_j / tau_j)^2 (as if the move were in
+    (Lambda_l, 1 / tau))."""
+    import slamjax.blocks.exchange as exchange
+
+    monkeypatch.setattr(exchange, "log_jacobian", lambda log_step, tau_new, tau: tau.shape[0] * log_step)
 
 
 def delta_shape_plus_half(monkeypatch):
@@ -274,6 +296,8 @@ BUGS = {
     "marginal factors: F A not updated": marginal_factors_stale,
     "intercept shift: B_0 prior dropped": intercept_shift_without_B0_prior,
     "marginal h2_F: log-determinant dropped": marginal_h2_log_determinant_dropped,
+    "marginal factors: precisions given U_R": marginal_factors_given_U_R,
+    "exchange: Jacobian without tau": exchange_jacobian_without_tau,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,
     "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,

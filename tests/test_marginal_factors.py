@@ -1,14 +1,15 @@
 """Step 5m (``blocks/marginal_factors.py``) against its closed form, by brute force in the original
 coordinates: two factors with loadings on nearly the same traits, drawn in turn
-(h2_F1, F_1, h2_F2, F_2). Each piece of the sequence is checked against the dense n p x n p
-marginal (F_l and U_F integrated out) or the dense n x n Gaussian conditional of F_l, given the
-draws before it."""
+(h2_F1, F_1, h2_F2, F_2), traits at three different h2. Each piece of the sequence is checked
+against the dense n p x n p marginal (F_l, U_F and U_R integrated out) or the dense n x n Gaussian
+conditional of F_l, given the draws before it."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.linalg
 import scipy.special
 import scipy.stats
 
@@ -31,7 +32,8 @@ def _problem(seed: int = 7, n: int = 10, p: int = 3):
     # conditional depends strongly on the F_1 just drawn
     return model, dict(
         Lambda=Lambda,
-        d=rng.uniform(0.8, 2.5, p),  # the traits' residual precisions tau / (1 - h2)
+        tau=rng.uniform(0.8, 2.5, p),  # the traits' total precisions
+        trait_index=np.arange(p) % 3,  # and grid points: h2 = 0, 1/3, 2/3 (U_R integrated out)
         tau_F=rng.uniform(0.6, 1.8, 2),
         resid=rng.normal(size=(n, p)) * 1.5,  # Eta - X B - Z U_R
         m=rng.normal(size=(n, 2)) * 0.5,  # X_F B_F
@@ -45,23 +47,29 @@ def _draws(model, inputs, seed: int):
     Qm = jnp.asarray(Q(model))
     rotated = {name: Qm.T @ inputs[name] for name in ("resid", "F", "m")}
     draw = jax.jit(jax.vmap(lambda key: marginal_factors.sample_factors_marginal(
-        key, model.data.re.variances(), rotated["resid"], jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["d"]),
-        rotated["F"], rotated["m"], jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["start"], jnp.int32),
+        key, model.data.re.variances(), rotated["resid"], jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["tau"]),
+        jnp.asarray(inputs["trait_index"], jnp.int32), rotated["F"], rotated["m"], jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["start"], jnp.int32),
         model.data.factor_log_prior)))
     F, indices, ok = jax.device_get(draw(jax.random.split(jax.random.key(seed), N_DRAWS)))
     assert ok.all()
     return np.einsum("ij,djk->dik", np.asarray(Qm), F), indices
 
 
+def _trait_covariances(model, inputs) -> list[np.ndarray]:
+    """Each trait's n x n residual covariance marginal over U_R: V(h2_j) / tau_j."""
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    return [covariance(model, grid[g]) / t for g, t in zip(inputs["trait_index"], inputs["tau"])]
+
+
 def _log_marginal(model, inputs, l: int, r_star: np.ndarray) -> np.ndarray:
     """log p(r*_d | h2_Fl = grid[g]) + log prior_g for every draw d and grid point g, with
     r* = lambda_l x + E, x ~ N(0, V_g / tau_Fl) (rows of ``r_star``: vec of the n x p residual)."""
     grid = np.asarray(model.data.h2_grid[:, 0])
-    n = inputs["resid"].shape[0]
     lam = inputs["Lambda"][l]
     out = []
     for h2 in grid:
-        cov = np.kron(np.diag(1.0 / inputs["d"]), np.eye(n)) + np.kron(np.outer(lam, lam), covariance(model, h2) / inputs["tau_F"][l])
+        cov = scipy.linalg.block_diag(*_trait_covariances(model, inputs)) + np.kron(
+            np.outer(lam, lam), covariance(model, h2) / inputs["tau_F"][l])
         sign, logdet = np.linalg.slogdet(cov)
         out.append(-0.5 * logdet - 0.5 * np.einsum("da,ab,db->d", r_star, np.linalg.inv(cov), r_star))
     return np.stack(out, axis=1) + np.log(H2_WEIGHTS / H2_WEIGHTS.sum())[None, :]
@@ -74,16 +82,17 @@ def _vec(x: np.ndarray) -> np.ndarray:
 
 def _scores_z(model, inputs, l: int, r_star: np.ndarray, g: np.ndarray, F_l: np.ndarray) -> np.ndarray:
     """z of the mean and variance of F_l's draws standardised by their dense conditional
-    F_l | r*, h2_Fl ~ N(P^-1 (tau V^-1 m_l + r* D lambda_l), P^-1), P = tau V^-1 + lambda_l' D lambda_l I."""
+    F_l | r*, h2_Fl ~ N(P^-1 (tau V^-1 m_l + sum_j lambda_j R_j^-1 r*_j), P^-1),
+    P = tau V^-1 + sum_j lambda_j^2 R_j^-1 (R_j: trait j's covariance marginal over U_R)."""
     grid = np.asarray(model.data.h2_grid[:, 0])
-    n = F_l.shape[1]
-    lam, d, tau = inputs["Lambda"][l], inputs["d"], inputs["tau_F"][l]
+    lam, tau = inputs["Lambda"][l], inputs["tau_F"][l]
+    R_inv = [np.linalg.inv(R) for R in _trait_covariances(model, inputs)]
     standardised = np.empty_like(F_l)
     for index, h2 in enumerate(grid):
         rows = g == index
         V_inv = np.linalg.inv(covariance(model, h2))
-        cov = np.linalg.inv(tau * V_inv + (lam * d) @ lam * np.eye(n))
-        rhs = tau * V_inv @ inputs["m"][:, l] + r_star[rows] @ (lam * d)
+        cov = np.linalg.inv(tau * V_inv + sum(lam[j] ** 2 * R_inv[j] for j in range(len(lam))))
+        rhs = tau * V_inv @ inputs["m"][:, l] + sum(lam[j] * r_star[rows][:, :, j] @ R_inv[j] for j in range(len(lam)))
         mean = rhs @ cov
         standardised[rows] = (F_l[rows] - mean) / np.sqrt(np.diag(cov))[None, :]
     return np.concatenate([z_mean(standardised, 0.0, 1.0), z_variance_normal(standardised, 1.0)])

@@ -36,6 +36,9 @@ def inputs():
         (lambda d: d.update(rotate_factors="yes"), r"rotate_factors: must be True or False"),
         (lambda d: d.update(shear_factors=1), r"shear_factors: must be True or False"),
         (lambda d: d.update(factor_h2_draw="joint"), r"factor_h2_draw: must be"),
+        (lambda d: d.update(exchange_factors="yes"), r"exchange_factors: must be 'auto', True or False"),
+        (lambda d: d.update(exchange_factors=True, backend="cholesky"), r"exchange_factors=True needs one random "
+                                                                          r"effect \(the eigen backend\)"),
     ],
 )
 def test_bad_input_is_refused(inputs, change, match):

@@ -1,0 +1,160 @@
+"""Step 0e (``blocks/exchange.py``) against its closed form, by brute force in the original
+coordinates. One factor (k = 1), three traits at three different h2: the move alone, applied again
+and again, is a Markov chain on the orbit {g_c x0 : c > 0} of its starting point (F_l is integrated
+out of every move), whose stationary density in t = log c is
+
+    pi(g_{e^t} x0) J_{e^t}(x0),  J_c = c^p prod_j (tau_j(c) / tau_j)^2,
+
+with pi the dense n p-dimensional Gaussian of vec(Eta - X B) (F_l, U_F and U_R integrated out)
+times the priors of tau and of the coefficients. The chain's frequencies in 8 bins, equiprobable
+under that density, are compared with 1/8 (standard errors by batch means); and each move's draw of
+F_l, standardised by its dense n x n conditional given the move's (Lambda, tau), must be N(0, 1)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+import slamjax.blocks.exchange as exchange  # looked up at call time (planted bugs patch it)
+
+from _models import Q, covariance, tiny_model
+from _stats import Z_BOUND, batch_means_se, z_mean, z_variance_normal
+
+N_MOVES = 40_000
+N_BINS = 8
+TAU_SHAPE, TAU_RATE, N_TAU_COEFFICIENTS = 2.0, 1.0, 3
+
+
+def _problem(seed: int = 5, n: int = 10, p: int = 3):
+    """A tiny eigen model (grid h2 = 0, 1/3, 2/3) and the move's inputs in original coordinates."""
+    model = tiny_model(n=n, p=p, k=1, h2_divisions=3)
+    rng = np.random.default_rng(seed)
+    Lambda = rng.normal(size=(1, p)) * 0.8
+    Lambda[0, 0] = 1.2  # a factor that loads mainly on trait 0
+    return model, dict(
+        Lambda=Lambda,
+        tau=rng.uniform(0.8, 2.5, p),
+        trait_index=np.arange(p) % 3,
+        resid=rng.normal(size=(n, p)) * 1.3 + np.outer(rng.normal(size=n), Lambda[0]),  # Eta - X B
+        m=rng.normal(size=(n, 1)) * 0.4,  # X_F B_F
+        F=rng.normal(size=(n, 1)),
+        tau_F=np.array([1.4]),
+        F_index=np.array([1]),
+        rest=rng.uniform(0.2, 1.0, p),  # the other coefficients' sum_r d_rj beta_rj^2 (B's rows)
+        loading_precision=rng.uniform(0.5, 2.0, (1, p)),
+    )
+
+
+def _run(model, inputs, seed: int):
+    """The move applied N_MOVES times in a row: (Lambda (moves, p), tau (moves, p), F (moves, n)),
+    F in original coordinates."""
+    Qm = jnp.asarray(Q(model))
+    variances = model.data.re.variances()
+    rest, loading_precision = jnp.asarray(inputs["rest"]), jnp.asarray(inputs["loading_precision"])
+    resid, m = Qm.T @ inputs["resid"], Qm.T @ inputs["m"]
+
+    def move(carry, key):
+        Lambda, tau, F = carry
+        Lambda, tau, F, ok = exchange.sample_variance_exchange(
+            key, variances, resid, Lambda, tau, jnp.asarray(inputs["trait_index"], jnp.int32), F, m,
+            jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["F_index"], jnp.int32),
+            rest + loading_precision[0] * Lambda[0] ** 2, loading_precision, jnp.asarray(TAU_SHAPE),
+            jnp.asarray(TAU_RATE), N_TAU_COEFFICIENTS)
+        return (Lambda, tau, F), (Lambda[0], tau, F[:, 0], ok)
+
+    start = (jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["tau"]), Qm.T @ jnp.asarray(inputs["F"]))
+    _, (Lambda, tau, F, ok) = jax.jit(lambda keys: jax.lax.scan(move, start, keys))(
+        jax.random.split(jax.random.key(seed), N_MOVES))
+    assert np.all(ok)
+    return np.asarray(Lambda), np.asarray(tau), np.asarray(F) @ np.asarray(Qm).T
+
+
+def _orbit(model, inputs):
+    """The orbit's map t -> (lambda, tau) (module docstring) and the dense log density in t."""
+    variances = np.asarray(model.data.re.variances())
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    index, lam0, tau0 = inputs["trait_index"], inputs["Lambda"][0], inputs["tau"]
+    vbar = variances.mean(axis=0)[index]
+    psibar = variances[:, inputs["F_index"][0]].mean() / inputs["tau_F"][0]
+    invariant = vbar / tau0 + psibar * lam0**2
+    V_F = covariance(model, grid[inputs["F_index"][0]]) / inputs["tau_F"][0]
+    V_traits = [covariance(model, grid[g]) for g in index]
+    mean_scores = inputs["m"][:, 0]
+    r = inputs["resid"].T.reshape(-1)  # vec, trait after trait
+
+    def point(t):
+        lam = lam0 * np.exp(t)
+        rest = invariant - psibar * lam**2
+        return lam, (vbar / rest if np.all(rest > 0) else None)
+
+    def log_density(t):
+        lam, tau = point(t)
+        if tau is None:
+            return -np.inf
+        cov = np.kron(np.outer(lam, lam), V_F) + scipy.linalg.block_diag(*[V / t_j for V, t_j in zip(V_traits, tau)])
+        centred = r - np.kron(lam, mean_scores)
+        _, logdet = np.linalg.slogdet(cov)
+        log_likelihood = -0.5 * logdet - 0.5 * centred @ np.linalg.solve(cov, centred)
+        quadratic = inputs["rest"] + inputs["loading_precision"][0] * lam**2
+        log_prior = np.sum((TAU_SHAPE - 1 + 0.5 * N_TAU_COEFFICIENTS) * np.log(tau) - tau * (TAU_RATE + 0.5 * quadratic))
+        log_jacobian = len(lam) * t + 2 * np.sum(np.log(tau / tau0))
+        return log_likelihood + log_prior + log_jacobian
+
+    return point, log_density
+
+
+def _scores_z(model, inputs, Lambda, tau, F):
+    """z of mean and variance of F_l standardised by its dense conditional given each move's
+    (lambda, tau): precision tau_F V_F^-1 + sum_j lambda_j^2 R_j^-1, linear term
+    tau_F V_F^-1 m + sum_j lambda_j R_j^-1 r_j (R_j = V(h2_j) / tau_j), on 2000 of the moves."""
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    V_F_inv = np.linalg.inv(covariance(model, grid[inputs["F_index"][0]]) / inputs["tau_F"][0])
+    V_inv = [np.linalg.inv(covariance(model, grid[g])) for g in inputs["trait_index"]]
+    chosen = np.linspace(0, N_MOVES - 1, 2000).astype(int)
+    standardised = []
+    for d in chosen:
+        precision = V_F_inv + sum(Lambda[d, j] ** 2 * tau[d, j] * V for j, V in enumerate(V_inv))
+        linear = V_F_inv @ inputs["m"][:, 0] + sum(Lambda[d, j] * tau[d, j] * V @ inputs["resid"][:, j]
+                                                     for j, V in enumerate(V_inv))
+        cov = np.linalg.inv(precision)
+        standardised.append((F[d] - cov @ linear) / np.sqrt(np.diag(cov)))
+    standardised = np.asarray(standardised)
+    return np.concatenate([z_mean(standardised, 0.0, 1.0), z_variance_normal(standardised, 1.0)])
+
+
+def exchange_z(seed: int = 0) -> np.ndarray:
+    """Every z of the check (module docstring): the 8 bin frequencies of t = log c, then F_l's."""
+    model, inputs = _problem()
+    Lambda, tau, F = _run(model, inputs, seed)
+    point, log_density = _orbit(model, inputs)
+    t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
+    # the chain stays on the orbit: every lambda and tau is the orbit's point at its t
+    expected = np.array([np.concatenate(point(x)) for x in t[:: N_MOVES // 200]])
+    np.testing.assert_allclose(np.concatenate([Lambda, tau], axis=1)[:: N_MOVES // 200], expected, rtol=1e-8)
+    grid = np.linspace(-12.0, 4.0, 8001)
+    log_f = np.array([log_density(x) for x in grid])
+    f = np.exp(log_f - log_f.max())
+    cdf = np.cumsum(f)
+    cdf /= cdf[-1]
+    edges = np.interp(np.arange(1, N_BINS) / N_BINS, cdf, grid)
+    assert f[0] < 1e-9 and (f[-1] < 1e-9 or not np.isfinite(log_f[-1])), "the grid misses mass"
+    indicators = (np.digitize(t, edges)[:, None] == np.arange(N_BINS)[None, :]).astype(float)
+    z_bins = (indicators.mean(axis=0) - 1.0 / N_BINS) / batch_means_se(indicators)
+    return np.concatenate([z_bins, _scores_z(model, inputs, Lambda, tau, F)])
+
+
+def test_exchange_move_matches_its_closed_form():
+    z = exchange_z()
+    assert np.all(np.abs(z) < Z_BOUND), np.round(z, 2)
+
+
+def test_exchange_move_moves():
+    """The chain on the orbit mixes: its lag-1 autocorrelation of t is well below 1, and it visits
+    a range of t several times the proposal's sd."""
+    model, inputs = _problem()
+    Lambda, _, _ = _run(model, inputs, seed=1)
+    t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
+    assert np.corrcoef(t[:-1], t[1:])[0, 1] < 0.8
+    assert np.ptp(t) > 4 * exchange.EXCHANGE_STEP_SD
