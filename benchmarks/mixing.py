@@ -38,7 +38,7 @@ import slamjax as sj  # noqa: E402
 
 VARIANTS = {  # name: Model keyword arguments (the default h2 draw is "auto": the model prints which)
     "default": {},
-    "noexchange": {"exchange_factors": False},
+    "exchange": {"exchange_factors": True},
     "norotation": {"rotate_factors": False},
     "noshear": {"shear_factors": False},
     "given_F": {"factor_h2_draw": "given_F"},

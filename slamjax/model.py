@@ -104,17 +104,17 @@ class Model:
             chain on the 2-core CPU at n = 200-600). "given_F" leaves h2_F to the factor block
             (MegaLMM's draw). "auto" (default): "marginal" with one random effect (the eigen
             backend) and no missing-data groups, which it needs; else "given_F".
-        exchange_factors: step 0e, an exact Metropolis step per factor that moves variance
+        exchange_factors: add step 0e, an exact Metropolis step per factor that moves variance
             between the factor's loadings and the traits' own residual variance 1 / tau, marginal
             over the factor's scores and both levels' random effects
             (``slamjax.blocks.exchange``; one random effect, no missing-data groups). A factor
             that loads mainly on a few traits otherwise trades variance with them slowly. On
             simulated data (3 seeds each, README "Mixing") it raised the smallest bulk ESS of G's
-            elements on average (and their 1st percentile and median) at 1.3-1.7x the cost of a
-            sweep (9 passes over the n x p residual per factor). "auto" (default): on where it is
-            possible and n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6), where sweeps are cheap and
-            mixing decides the run time; off beyond (L: n = 2000, p = 5000), where it would
-            double a sweep.
+            elements on average (and their 1st percentile and median), but not at every seed:
+            in one run of 2 chains (n = 200, p = 20, 4 factors) a chain it slowed left the
+            smallest ESS at 21 of 800 against 195 without it. It costs 1.3-1.7x a sweep (9
+            passes over the n x p residual per factor). Off by default (False); True adds it,
+            "auto" adds it where possible and n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6).
         markers: marker genotypes as fixed effects of the factors, F = X_F B_F + M B_M + Z U_F + E_F
             (individuals x markers, a DataFrame aligned by index or an array in the model's order,
             or ``sj.markers.Markers(genotypes, missing=, map=, window=, sampler=)``): an m x k
@@ -157,7 +157,7 @@ class Model:
         rotate_factors: bool = True,
         shear_factors: bool = True,
         factor_h2_draw: str = "auto",
-        exchange_factors: bool | str = "auto",
+        exchange_factors: bool | str = False,
         observation: ObservationModel | None = None,
         markers=None,
         marker_prior="ard",

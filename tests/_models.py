@@ -27,7 +27,7 @@ def random_design(n: int, r: int, seed: int):
 def tiny_model(
     n=30, p=4, k=2, r=None, seed=0, intercept_precision=0.5, fraction_missing=0.0, h2_divisions=5, priors=None,
     backend="eigen", missing="impute", max_missing_groups=10, h2_draw="collapsed",
-    rotate_factors=True, shear_factors=True, factor_h2_draw="auto", exchange_factors="auto",
+    rotate_factors=True, shear_factors=True, factor_h2_draw="auto", exchange_factors="auto",  # step 0e in every tiny eigen model
 ) -> sj.Model:
     """A model with an intercept and one covariate for the traits, one covariate for the factors."""
     rng = np.random.default_rng(seed)

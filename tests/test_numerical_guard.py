@@ -73,7 +73,7 @@ def test_a_non_finite_input_is_reported_by_the_block_that_reads_it(collapsed, bl
 
 
 def test_the_exchange_step_reports_a_non_finite_F_first():
-    """With step 0e on (the default at this size) it is the first block that reads F."""
+    """With step 0e on ("auto" at this size, tests/_models.py) it is the first block that reads F."""
     model = tiny_model()
     assert model.data.exchange_factors
     state = prior_state(model)

@@ -60,7 +60,8 @@ __all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "log
 EXCHANGE_STEPS = 3
 EXCHANGE_STEP_SD = 0.5
 #: ``Model(exchange_factors="auto")`` adds the step up to this many cells n x p (it costs 1.3-1.7x a
-#: sweep where measured, n x p <= 5e4; at n = 2000, p = 5000 it would about double one)
+#: sweep where measured, n x p <= 5e4; at n = 2000, p = 5000 it would about double one); the
+#: default is False (``Model``'s docstring says why)
 EXCHANGE_AUTO_MAX_CELLS = 1_000_000
 
 
