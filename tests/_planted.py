@@ -274,10 +274,10 @@ def voom_weights_dropped_from_mean(monkeypatch):
 
 
 def float32_jitter_too_large(monkeypatch):
-    """float32 only: every Cholesky factorisation's diagonal scaled by 1.01 instead of 1 + 10 eps (1.2e-6)."""
+    """float32 only: every Cholesky factorisation's diagonal scaled by 1.1 instead of 1 + 10 eps (1.2e-6)."""
     import slamjax._linalg as linalg
 
-    monkeypatch.setattr(linalg, "JITTER_EPS", 0.01)
+    monkeypatch.setattr(linalg, "JITTER_EPS", 0.1)
 
 
 BUGS = {
@@ -301,5 +301,5 @@ BUGS = {
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,
     "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,
-    "float32: Cholesky jitter 0.01": float32_jitter_too_large,
+    "float32: Cholesky jitter 0.1": float32_jitter_too_large,
 }

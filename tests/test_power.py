@@ -62,7 +62,7 @@ CAUGHT_BY = {
     "woodbury: low-rank correction dropped": ["Geweke woodbury"],
     "probes: variance rate halved": ["Geweke links"],
     "voom: weights dropped from the latent mean": ["Geweke links"],
-    "float32: Cholesky jitter 0.01": ["float32 vs float64"],
+    "float32: Cholesky jitter 0.1": ["float32 vs float64"],
 }
 
 
