@@ -139,23 +139,22 @@ def sample_variance_exchange(
             return log_likelihood + log_prior, S, T
 
         def propose(i, state):
-            c, tau_c, current = state
+            c, tau_c, current, S, T = state
             key_step, key_accept = jax.random.split(jax.random.fold_in(keys[l], i))
             log_step = step_sd * normal(key_step, (), dtype)
             c_new = c * jnp.exp(log_step)
             rest = invariant - psibar * (c_new * lam) ** 2  # vbar / tau'
             allowed = jnp.all(rest > 0)
             tau_new = vbar / jnp.where(allowed, rest, 1.0)
-            proposed, _, _ = pieces(c_new, tau_new)
+            proposed, S_new, T_new = pieces(c_new, tau_new)
             log_ratio = proposed - current + log_jacobian(log_step, tau_new, tau_c)
             accept = allowed & (jnp.log(uniform(key_accept, (), dtype)) < log_ratio)
-            return (jnp.where(accept, c_new, c), jnp.where(accept, tau_new, tau_c),
-                    jnp.where(accept, proposed, current))
+            keep = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+            return keep(c_new, c), keep(tau_new, tau_c), keep(proposed, current), keep(S_new, S), keep(T_new, T)
 
         one = jnp.ones((), dtype)
-        start, _, _ = pieces(one, tau)
-        c, tau, _ = lax.fori_loop(0, steps, propose, (one, tau, start))
-        _, S, T = pieces(c, tau)
+        # the loop carries (log pi, S, T) of the current point: the final F_l draw needs no new pass
+        c, tau, _, S, T = lax.fori_loop(0, steps, propose, (one, tau, *pieces(one, tau)))
         lam = c * lam
         precision = 1.0 / psi + S
         new = mu + T / precision + normal(jax.random.fold_in(keys[l], steps), (n,), dtype) / jnp.sqrt(precision)
