@@ -11,7 +11,7 @@ against 30-90 GFLOP/s for a float64 GEMM).
 from __future__ import annotations
 
 from ._sampler_data import SamplerData
-from .blocks.exchange import EXCHANGE_STEPS
+from .blocks.exchange import EXCHANGE_STEPS, SHRINKAGE_STEPS
 
 __all__ = ["FACTORISATION_WEIGHT", "covariance_record_cost", "record_cost", "sweep_cost"]
 
@@ -59,8 +59,9 @@ def sweep_cost(data: SamplerData, factorisation_weight: float = FACTORISATION_WE
     G = data.h2_grid.shape[0]
     if data.marginal_factor_h2:  # M, the grid's k x k sums C_g, the row-wise A_i, then O(n G) per factor
         cost["factor h2 marginal over F"] = n * p * k + G * p * k * k + G * n * k * k + G * n * k
-    if data.exchange_factors:  # per factor: about 6 + steps passes over the n x p residual
-        cost["factor-trait variance exchange"] = (6 + EXCHANGE_STEPS) * n * p * k
+    if data.exchange_factors or data.rescale_factors:  # per factor: about 6 + steps passes over the n x p residual
+        steps = data.exchange_factors * EXCHANGE_STEPS + data.rescale_factors * SHRINKAGE_STEPS
+        cost["factor-trait variance exchange"] = (6 + steps) * n * p * k
     if not data.latent_is_data or data.groups is not None:
         cost["latent traits"] = n * p * (k + b)
     return cost

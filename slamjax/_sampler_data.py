@@ -49,6 +49,8 @@ class SamplerData(eqx.Module):
     marginal_factor_h2: bool = eqx.field(static=True, default=False)
     # step 0e (blocks/exchange.py), marginal over F_l, U_R and U_F (eigen backend, no missing-data groups)
     exchange_factors: bool = eqx.field(static=True, default=False)
+    # step 0e's second move (blocks/exchange.py): each factor's loadings against their shrinkage scale
+    rescale_factors: bool = eqx.field(static=True, default=False)
     markers: MarkerData | None = None  # marker effects of the factors (``slamjax.markers``)
 
     @property

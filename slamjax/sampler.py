@@ -25,7 +25,7 @@ from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
 from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
 from .blocks.columns import sample_columns
-from .blocks.exchange import sample_variance_exchange
+from .blocks.exchange import EXCHANGE_STEPS, OrderedShrinkage, sample_variance_exchange
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
 from .markers.sampler import sample_joint, sample_single_site
@@ -49,7 +49,7 @@ BLOCK_NAMES = (
     "B_F shrinkage prior (step 8)",
     "observation model: latent traits Eta and its parameters (step 9)",
     "marker effects B_M and their prior (step 6b)",
-    "factor-trait variance exchange (step 0e)",
+    "factor-trait variance exchange and loadings rescaling (step 0e)",
 )
 _MARKER_BIT = 12
 _EXCHANGE_BIT = 13
@@ -83,14 +83,15 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     b = data.X.shape[1]
     n, p = state.Eta.shape
 
+    # 0e: each factor's loadings trade variance with the traits' own and with their prior's
+    # scale, marginal over its scores, U_R and U_F (blocks/exchange.py); steps 3 and 6 redraw U_R
+    # and U_F before anything uses them.
+    exchange_ok = jnp.array(True)
+    if data.exchange_factors or data.rescale_factors:
+        state, exchange_ok = _exchange(jax.random.fold_in(key, 0xE0), state, data)
+
     Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
     B_F_precision = data.B_F_prior.precision(state.B_F_prior)
-
-    # 0e: each factor's loadings trade variance with the traits' own, marginal over its scores, U_R
-    # and U_F (blocks/exchange.py); steps 3 and 6 redraw U_R and U_F before anything uses them.
-    exchange_ok = jnp.array(True)
-    if data.exchange_factors:
-        state, exchange_ok = _exchange(jax.random.fold_in(key, 0xE0), state, data)
 
     # 0: the factors' rotation and shears, marginal over U_F (redrawn in steps 4-6 before it is used).
     F = state.F
@@ -235,12 +236,21 @@ def _exchange(key, state: State, data: SamplerData) -> tuple[State, Bool[Array, 
     prior_precision = jnp.concatenate([B_precision(data, state.B_prior, p), Lambda_precision], axis=0)
     quadratic = jnp.sum(prior_precision * jnp.concatenate([state.B, state.Lambda], axis=0) ** 2, axis=0)
     prior_mean = data.X_F @ state.B_F + (state.markers.fitted if data.markers is not None else 0.0)
-    Lambda, tau, F, ok = sample_variance_exchange(
+    shrinkage = None
+    if data.rescale_factors:  # the second move: each row's loadings against their shrinkage scale
+        delta_shape, delta_rate = data.Lambda_prior._delta_hyper(state.Lambda.shape[0])
+        dtype = state.Lambda.dtype
+        shrinkage = OrderedShrinkage(state.Lambda_prior.delta, delta_shape.astype(dtype), delta_rate.astype(dtype))
+    Lambda, tau, F, shrinkage, ok = sample_variance_exchange(
         key, data.re.variances(), state.Eta - data.X @ state.B, state.Lambda, state.tot_Eta_prec,
         state.resid_h2_index, state.F, prior_mean, state.tot_F_prec, state.F_h2_index, quadratic, Lambda_precision,
-        data.tau_shape, data.tau_rate, prior_precision.shape[0] - data.n_flat,
+        data.tau_shape, data.tau_rate, prior_precision.shape[0] - data.n_flat, shrinkage=shrinkage,
+        steps=EXCHANGE_STEPS if data.exchange_factors else 0,
     )
-    return eqx.tree_at(lambda st: (st.Lambda, st.tot_Eta_prec, st.F), state, (Lambda, tau, F)), ok
+    state = eqx.tree_at(lambda st: (st.Lambda, st.tot_Eta_prec, st.F), state, (Lambda, tau, F))
+    if data.rescale_factors:
+        state = eqx.tree_at(lambda st: st.Lambda_prior.delta, state, shrinkage.delta)
+    return state, ok
 
 
 def _sample_markers(key, markers, marker_state: MarkerState, residual_without_markers, F_markers, w, tau_F):

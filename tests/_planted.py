@@ -216,6 +216,22 @@ def exchange_jacobian_without_tau(monkeypatch):
     monkeypatch.setattr(exchange, "log_jacobian", lambda log_step, tau_new, tau: tau.shape[0] * log_step)
 
 
+def shrinkage_jacobian_dropped(monkeypatch):
+    """Step 0e's second move: the last factor's Jacobian term c^-2 dropped (as if delta_l's scaling
+    were compensated by a next row it does not have)."""
+    import slamjax.blocks.exchange as exchange
+
+    monkeypatch.setattr(exchange, "shrinkage_log_jacobian", lambda log_step, has_next: 0.0 * log_step)
+
+
+def shrinkage_jacobian_of_the_last(monkeypatch):
+    """Step 0e's second move: every factor given the last factor's Jacobian term c^-2 (as if no
+    factor's delta_l+1 were scaled by c^2)."""
+    import slamjax.blocks.exchange as exchange
+
+    monkeypatch.setattr(exchange, "shrinkage_log_jacobian", lambda log_step, has_next: -2.0 * log_step)
+
+
 def delta_shape_plus_half(monkeypatch):
     """The ordered column shrinkage delta_h (MGPS, horseshoe) drawn with its Gamma shape + 0.5: the
     conditional draw sees shifted hyperparameters, the prior draws do not."""
@@ -298,6 +314,8 @@ BUGS = {
     "marginal h2_F: log-determinant dropped": marginal_h2_log_determinant_dropped,
     "marginal factors: precisions given U_R": marginal_factors_given_U_R,
     "exchange: Jacobian without tau": exchange_jacobian_without_tau,
+    "shrinkage move: last factor's Jacobian dropped": shrinkage_jacobian_dropped,
+    "shrinkage move: every factor's Jacobian as the last one's": shrinkage_jacobian_of_the_last,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,
     "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,

@@ -8,7 +8,14 @@ out of every move), whose stationary density in t = log c is
 with pi the dense n p-dimensional Gaussian of vec(Eta - X B) (F_l, U_F and U_R integrated out)
 times the priors of tau and of the coefficients. The chain's frequencies in 8 bins, equiprobable
 under that density, are compared with 1/8 (standard errors by batch means); and each move's draw of
-F_l, standardised by its dense n x n conditional given the move's (Lambda, tau), must be N(0, 1)."""
+F_l, standardised by its dense n x n conditional given the move's (Lambda, tau), must be N(0, 1).
+
+The second move (loadings against their shrinkage scale, ``shrinkage_z``) is checked the same way
+on its own orbit, t -> (lambda0 e^t, delta0 e^-2t) with tau fixed, whose density is the dense
+likelihood times the loadings' normal prior N(0, 1 / (tau_j phi_j delta)), delta's Gamma prior and
+the Jacobian e^(p t - 2 t). With one factor this is the last factor's branch; the branch that
+compensates with the next row's delta is covered by the Geweke tests (every tiny eigen model has
+step 0e and three factors)."""
 
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from _stats import Z_BOUND, batch_means_se, z_mean, z_variance_normal
 N_MOVES = 40_000
 N_BINS = 8
 TAU_SHAPE, TAU_RATE, N_TAU_COEFFICIENTS = 2.0, 1.0, 3
+DELTA0, DELTA_SHAPE, DELTA_RATE = 1.7, 2.0, 1.0  # the shrinkage move's delta_1 and its Gamma prior
 
 
 def _problem(seed: int = 5, n: int = 10, p: int = 3):
@@ -47,28 +55,36 @@ def _problem(seed: int = 5, n: int = 10, p: int = 3):
     )
 
 
-def _run(model, inputs, seed: int):
+def _run(model, inputs, seed: int, shrinkage: bool = False):
     """The move applied N_MOVES times in a row: (Lambda (moves, p), tau (moves, p), F (moves, n)),
-    F in original coordinates."""
+    F in original coordinates; with ``shrinkage`` the second move alone (no exchange proposals), the
+    loadings' prior precision phi_j delta with phi_j = ``loading_precision`` / DELTA0, and its deltas."""
     Qm = jnp.asarray(Q(model))
     variances = model.data.re.variances()
-    rest, loading_precision = jnp.asarray(inputs["rest"]), jnp.asarray(inputs["loading_precision"])
+    rest, phi = jnp.asarray(inputs["rest"]), jnp.asarray(inputs["loading_precision"]) / DELTA0
     resid, m = Qm.T @ inputs["resid"], Qm.T @ inputs["m"]
+    options = dict(steps=0) if shrinkage else {}
 
     def move(carry, key):
-        Lambda, tau, F = carry
-        Lambda, tau, F, ok = exchange.sample_variance_exchange(
+        Lambda, tau, F, delta = carry
+        ordered = exchange.OrderedShrinkage(delta, jnp.array([DELTA_SHAPE]), jnp.array([DELTA_RATE]))
+        loading_precision = phi * delta[0]
+        Lambda, tau, F, ordered, ok = exchange.sample_variance_exchange(
             key, variances, resid, Lambda, tau, jnp.asarray(inputs["trait_index"], jnp.int32), F, m,
             jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["F_index"], jnp.int32),
             rest + loading_precision[0] * Lambda[0] ** 2, loading_precision, jnp.asarray(TAU_SHAPE),
-            jnp.asarray(TAU_RATE), N_TAU_COEFFICIENTS)
-        return (Lambda, tau, F), (Lambda[0], tau, F[:, 0], ok)
+            jnp.asarray(TAU_RATE), N_TAU_COEFFICIENTS, shrinkage=ordered if shrinkage else None, **options)
+        delta = ordered.delta if shrinkage else delta
+        return (Lambda, tau, F, delta), (Lambda[0], tau, F[:, 0], delta[0], ok)
 
-    start = (jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["tau"]), Qm.T @ jnp.asarray(inputs["F"]))
-    _, (Lambda, tau, F, ok) = jax.jit(lambda keys: jax.lax.scan(move, start, keys))(
+    start = (jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["tau"]), Qm.T @ jnp.asarray(inputs["F"]),
+             jnp.array([DELTA0]))
+    _, (Lambda, tau, F, delta, ok) = jax.jit(lambda keys: jax.lax.scan(move, start, keys))(
         jax.random.split(jax.random.key(seed), N_MOVES))
     assert np.all(ok)
-    return np.asarray(Lambda), np.asarray(tau), np.asarray(F) @ np.asarray(Qm).T
+    if not shrinkage:
+        assert np.all(np.asarray(delta) == DELTA0)
+    return np.asarray(Lambda), np.asarray(tau), np.asarray(F) @ np.asarray(Qm).T, np.asarray(delta)
 
 
 def _orbit(model, inputs):
@@ -105,6 +121,47 @@ def _orbit(model, inputs):
     return point, log_density
 
 
+def _shrinkage_orbit(model, inputs):
+    """The second move's orbit t -> (lambda, delta) = (lambda0 e^t, DELTA0 e^-2t), tau fixed, and
+    its dense log density in t (module docstring)."""
+    grid = np.asarray(model.data.h2_grid[:, 0])
+    index, lam0, tau = inputs["trait_index"], inputs["Lambda"][0], inputs["tau"]
+    phi = inputs["loading_precision"][0] / DELTA0
+    V_F = covariance(model, grid[inputs["F_index"][0]]) / inputs["tau_F"][0]
+    residual_cov = scipy.linalg.block_diag(*[covariance(model, grid[g]) / t_j for g, t_j in zip(index, tau)])
+    r = inputs["resid"].T.reshape(-1)
+
+    def point(t):
+        return lam0 * np.exp(t), DELTA0 * np.exp(-2 * t)
+
+    def log_density(t):
+        lam, delta = point(t)
+        cov = np.kron(np.outer(lam, lam), V_F) + residual_cov
+        centred = r - np.kron(lam, inputs["m"][:, 0])
+        _, logdet = np.linalg.slogdet(cov)
+        log_likelihood = -0.5 * logdet - 0.5 * centred @ np.linalg.solve(cov, centred)
+        precision = tau * phi * delta
+        log_loadings_prior = np.sum(0.5 * np.log(precision) - 0.5 * precision * lam**2)
+        log_delta_prior = (DELTA_SHAPE - 1) * np.log(delta) - DELTA_RATE * delta
+        log_jacobian = len(lam) * t - 2 * t
+        return log_likelihood + log_loadings_prior + log_delta_prior + log_jacobian
+
+    return point, log_density
+
+
+def _bins_z(t, log_density, low, high):
+    """z of the frequencies of ``t`` in N_BINS bins equiprobable under exp(log_density) (batch means)."""
+    grid = np.linspace(low, high, 8001)
+    log_f = np.array([log_density(x) for x in grid])
+    f = np.exp(log_f - log_f.max())
+    cdf = np.cumsum(f)
+    cdf /= cdf[-1]
+    edges = np.interp(np.arange(1, N_BINS) / N_BINS, cdf, grid)
+    assert f[0] < 1e-9 and (f[-1] < 1e-9 or not np.isfinite(log_f[-1])), "the grid misses mass"
+    indicators = (np.digitize(t, edges)[:, None] == np.arange(N_BINS)[None, :]).astype(float)
+    return (indicators.mean(axis=0) - 1.0 / N_BINS) / batch_means_se(indicators)
+
+
 def _scores_z(model, inputs, Lambda, tau, F):
     """z of mean and variance of F_l standardised by its dense conditional given each move's
     (lambda, tau): precision tau_F V_F^-1 + sum_j lambda_j^2 R_j^-1, linear term
@@ -127,22 +184,25 @@ def _scores_z(model, inputs, Lambda, tau, F):
 def exchange_z(seed: int = 0) -> np.ndarray:
     """Every z of the check (module docstring): the 8 bin frequencies of t = log c, then F_l's."""
     model, inputs = _problem()
-    Lambda, tau, F = _run(model, inputs, seed)
+    Lambda, tau, F, _ = _run(model, inputs, seed)
     point, log_density = _orbit(model, inputs)
     t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
     # the chain stays on the orbit: every lambda and tau is the orbit's point at its t
     expected = np.array([np.concatenate(point(x)) for x in t[:: N_MOVES // 200]])
     np.testing.assert_allclose(np.concatenate([Lambda, tau], axis=1)[:: N_MOVES // 200], expected, rtol=1e-8)
-    grid = np.linspace(-12.0, 4.0, 8001)
-    log_f = np.array([log_density(x) for x in grid])
-    f = np.exp(log_f - log_f.max())
-    cdf = np.cumsum(f)
-    cdf /= cdf[-1]
-    edges = np.interp(np.arange(1, N_BINS) / N_BINS, cdf, grid)
-    assert f[0] < 1e-9 and (f[-1] < 1e-9 or not np.isfinite(log_f[-1])), "the grid misses mass"
-    indicators = (np.digitize(t, edges)[:, None] == np.arange(N_BINS)[None, :]).astype(float)
-    z_bins = (indicators.mean(axis=0) - 1.0 / N_BINS) / batch_means_se(indicators)
-    return np.concatenate([z_bins, _scores_z(model, inputs, Lambda, tau, F)])
+    return np.concatenate([_bins_z(t, log_density, -12.0, 4.0), _scores_z(model, inputs, Lambda, tau, F)])
+
+
+def shrinkage_z(seed: int = 0) -> np.ndarray:
+    """The second move's z (module docstring): 8 bin frequencies of t = log c, then F_l's."""
+    model, inputs = _problem()
+    Lambda, tau, F, delta = _run(model, inputs, seed, shrinkage=True)
+    point, log_density = _shrinkage_orbit(model, inputs)
+    t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
+    np.testing.assert_allclose(tau, np.broadcast_to(inputs["tau"], tau.shape))
+    np.testing.assert_allclose(np.column_stack([Lambda, delta])[:: N_MOVES // 200],
+                               np.array([np.append(*point(x)) for x in t[:: N_MOVES // 200]]), rtol=1e-8)
+    return np.concatenate([_bins_z(t, log_density, -8.0, 8.0), _scores_z(model, inputs, Lambda, tau, F)])
 
 
 def test_exchange_move_matches_its_closed_form():
@@ -154,7 +214,13 @@ def test_exchange_move_moves():
     """The chain on the orbit mixes: its lag-1 autocorrelation of t is well below 1, and it visits
     a range of t several times the proposal's sd."""
     model, inputs = _problem()
-    Lambda, _, _ = _run(model, inputs, seed=1)
-    t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
-    assert np.corrcoef(t[:-1], t[1:])[0, 1] < 0.8
-    assert np.ptp(t) > 4 * exchange.EXCHANGE_STEP_SD
+    for shrinkage, sd in ((False, exchange.EXCHANGE_STEP_SD), (True, exchange.SHRINKAGE_STEP_SD)):
+        Lambda, _, _, _ = _run(model, inputs, seed=1, shrinkage=shrinkage)
+        t = np.log(Lambda[:, 0] / inputs["Lambda"][0, 0])
+        assert np.corrcoef(t[:-1], t[1:])[0, 1] < 0.8
+        assert np.ptp(t) > 4 * sd
+
+
+def test_shrinkage_move_matches_its_closed_form():
+    z = shrinkage_z()
+    assert np.all(np.abs(z) < Z_BOUND), np.round(z, 2)

@@ -3,8 +3,8 @@
 Eight variants: the default sweep (exchange and rotation steps, collapsed h2) with a proper
 intercept prior, with the default flat intercept, with imputed cells, with missing-data groups,
 with the cholesky backend, with three random effects (woodbury backend, missing cells), MegaLMM's
-sweep, and MegaLMM's sweep with the exchange step (h2 and h2_F then drawn given U_R and U_F, which
-the exchange step integrates out: steps 3 and 6 must redraw them first).
+sweep, and MegaLMM's sweep with step 0e's two moves (h2 and h2_F then drawn given U_R and U_F, which
+step 0e integrates out: steps 3 and 6 must redraw them first).
 Every model has three factors, so the rotation step runs several rounds of pairs. Each test
 function's z-score is compared with ``Z_BOUND``; ``tests/test_power.py`` shows that planted bugs
 fail these tests.
@@ -31,9 +31,9 @@ VARIANTS = {
     "complete": dict(),
     "flat-intercept": dict(intercept_precision=0.0),
     "megalmm-sweep": dict(h2_draw="conditional", rotate_factors=False, factor_h2_draw="given_F",
-                          exchange_factors=False),
+                          exchange_factors=False, rescale_factors=False),
     "megalmm-exchange": dict(h2_draw="conditional", rotate_factors=False, factor_h2_draw="given_F",
-                             exchange_factors=True),
+                             exchange_factors=True, rescale_factors=True),
     "imputed": dict(fraction_missing=0.2),
     "groups": dict(fraction_missing=0.3, missing="groups", max_missing_groups=3),
     "cholesky": dict(backend="cholesky"),
@@ -71,11 +71,11 @@ def test_variants_are_what_they_say():
     assert model.backend == "woodbury" and not model.data.latent_is_data
     model, _ = geweke_model("megalmm-sweep")
     assert not model.data.collapsed_h2 and not model.data.rotate_factors and not model.data.marginal_factor_h2
-    assert not model.data.shear_factors and not model.data.exchange_factors
-    for variant in ("complete", "flat-intercept", "imputed", "megalmm-exchange"):  # step 0e
-        assert geweke_model(variant)[0].data.exchange_factors
+    assert not model.data.shear_factors and not model.data.exchange_factors and not model.data.rescale_factors
+    for variant in ("complete", "flat-intercept", "imputed", "megalmm-exchange"):  # step 0e, both moves
+        assert geweke_model(variant)[0].data.exchange_factors and geweke_model(variant)[0].data.rescale_factors
     for variant in ("groups", "cholesky", "woodbury"):  # step 0e needs the eigen backend without groups
-        assert not geweke_model(variant)[0].data.exchange_factors
+        assert not geweke_model(variant)[0].data.exchange_factors and not geweke_model(variant)[0].data.rescale_factors
     for variant in set(VARIANTS) - {"megalmm-sweep", "megalmm-exchange"}:  # step 0 rotates and shears
         assert geweke_model(variant)[0].data.rotate_factors and geweke_model(variant)[0].data.shear_factors
     for variant in ("complete", "flat-intercept", "imputed"):  # h2_F marginal over F: steps 5l and 5m

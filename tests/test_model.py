@@ -37,6 +37,10 @@ def inputs():
         (lambda d: d.update(shear_factors=1), r"shear_factors: must be True or False"),
         (lambda d: d.update(factor_h2_draw="joint"), r"factor_h2_draw: must be"),
         (lambda d: d.update(exchange_factors="yes"), r"exchange_factors: must be 'auto', True or False"),
+        (lambda d: d.update(rescale_factors="yes"), r"rescale_factors: must be 'auto', True or False"),
+        (lambda d: d.update(rescale_factors=True, backend="cholesky"), r"rescale_factors=True needs one random "),
+        (lambda d: d.update(rescale_factors=True, priors=sj.Priors(Lambda=sj.priors.ARD())),
+         r"an ordered loadings prior"),
         (lambda d: d.update(exchange_factors=True, backend="cholesky"), r"exchange_factors=True needs one random "
                                                                           r"effect \(the eigen backend\)"),
     ],

@@ -45,12 +45,12 @@ def _first_failure(model, **kwargs) -> str:
 # step 0e reads F, Eta, B and tau before the blocks below: these models leave it out (its own test below)
 @pytest.fixture(scope="module")
 def collapsed():
-    return tiny_model(exchange_factors=False)
+    return tiny_model(exchange_factors=False, rescale_factors=False)
 
 
 @pytest.fixture(scope="module")
 def conditional():
-    return tiny_model(h2_draw="conditional", exchange_factors=False)
+    return tiny_model(h2_draw="conditional", exchange_factors=False, rescale_factors=False)
 
 
 def test_a_finite_sweep_reports_nothing(collapsed, conditional):

@@ -18,7 +18,7 @@ import pytest
 from _planted import BUGS
 from _stats import Z_BOUND
 from test_columns import columns_z
-from test_exchange import exchange_z
+from test_exchange import exchange_z, shrinkage_z
 from test_float32 import float32_vs_float64_z
 from test_geweke import geweke_variant_z
 from test_marginal_factors import intercept_shift_z, marginal_factors_z
@@ -35,6 +35,7 @@ CATCHERS = {
     "marginal factors (closed form)": lambda seed=0: marginal_factors_z(seed=seed),
     "intercept shift (closed form)": lambda seed=0: intercept_shift_z(seed=seed),
     "exchange (closed form)": lambda seed=0: exchange_z(seed=seed),
+    "shrinkage move (closed form)": lambda seed=0: shrinkage_z(seed=seed),
     "Geweke complete": lambda seed=0: geweke_variant_z("complete", seed=seed)[0],
     "Geweke woodbury": lambda seed=0: geweke_variant_z("woodbury", seed=seed)[0],
     "Geweke links": lambda seed=0: links_geweke_z(seed=seed)[0],
@@ -58,6 +59,8 @@ CAUGHT_BY = {
     "marginal h2_F: log-determinant dropped": ["marginal factors (closed form)"],
     "marginal factors: precisions given U_R": ["marginal factors (closed form)"],
     "exchange: Jacobian without tau": ["exchange (closed form)"],
+    "shrinkage move: last factor's Jacobian dropped": ["shrinkage move (closed form)"],
+    "shrinkage move: every factor's Jacobian as the last one's": ["Geweke complete"],  # max |z| 7.0
     "intercept shift: B_0 prior dropped": ["intercept shift (closed form)"],
     "woodbury: low-rank correction dropped": ["Geweke woodbury"],
     "probes: variance rate halved": ["Geweke links"],

@@ -38,7 +38,23 @@ log c ~ N(0, ``step_sd``^2). Then F_l is drawn from its conditional, also margin
 
     F_il | ... ~ N(m_il + T_i / (1 / Psi_il + S_i), 1 / (1 / Psi_il + S_i)),
 
-and the next factor follows. Each proposal costs one pass over the n x p residual (T_i); D_i takes
+and the next factor follows.
+
+The second move (with an ordered loadings prior: MGPS, horseshoe, TPB, whose row l has precision
+d_lj = phi_lj prod_{m <= l} delta_m). Before F_l is drawn, ``shrinkage_steps`` Metropolis proposals
+move the factor's loadings against their prior's scale, by the group
+
+    lambda -> c lambda,   delta_l -> delta_l / c^2,   delta_l+1 -> delta_l+1 c^2   (tau fixed),
+
+which keeps every row's d_lj lambda_lj^2 (rows after l see delta_l delta_l+1 unchanged). A factor
+the data do not need sits where Gibbs alternation is slowest: given F_l its loadings are pinned
+near the noise floor, given them the deltas, and the deltas' product creeps; its share of G and R
+(and through them the smallest elements of G) drifts with it. Along this orbit, with F_l
+integrated out, only the likelihood above and the deltas' Gamma priors change: log c is accepted
+with the ratio of those times the Jacobian c^p c^-2 c^2 (c^(p - 2) for the last factor, which has
+no delta_l+1) over row l's normal normaliser c^-p. The draw of F_l then uses the final point's S and T.
+
+Each proposal costs one pass over the n x p residual (T_i); D_i takes
 one of G forms per trait (h2_j is on the grid), so S_i costs O(n G). The sweep runs the step
 first; steps 0-2, 5l, 5m and 4 are marginal over U_R and U_F too, and steps 3 and 6 redraw them
 before anything conditions on them.
@@ -46,19 +62,34 @@ before anything conditions on them.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from .._dtype import float64_sum
+from .._dtype import PRECISION_MAX_FLOAT32, float64_sum
 from .._random import normal, uniform
 
-__all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "log_jacobian", "sample_variance_exchange"]
+
+class OrderedShrinkage(eqx.Module):
+    """What the second move needs of an ordered (multiplicative gamma process) loadings prior:
+    its deltas (row l's global precision is prod_{m <= l} delta_m) and their Gamma(shape, rate) priors."""
+
+    delta: Float[Array, " k"]
+    shape: Float[Array, " k"]
+    rate: Float[Array, " k"]
+
+__all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "SHRINKAGE_STEPS", "SHRINKAGE_STEP_SD",
+           "OrderedShrinkage", "log_jacobian", "sample_variance_exchange", "shrinkage_log_jacobian"]
 
 #: Metropolis proposals per factor and their sd of log c (acceptance 0.3-0.6 on simulated data)
 EXCHANGE_STEPS = 3
 EXCHANGE_STEP_SD = 0.5
+#: proposals per factor of the second move (loadings against their shrinkage scale) and their sd of
+#: log c (acceptance 0.3-0.8 on the factors the data do not need, S-size simulated data)
+SHRINKAGE_STEPS = 3
+SHRINKAGE_STEP_SD = 0.3
 #: ``Model(exchange_factors="auto")`` adds the step up to this many cells n x p (it costs 1.3-1.7x a
 #: sweep where measured, n x p <= 5e4; at n = 2000, p = 5000 it would about double one); the
 #: default is False (``Model``'s docstring says why)
@@ -69,6 +100,13 @@ def log_jacobian(log_step: Float[Array, ""], tau_new: Float[Array, " p"], tau: F
     """log J of the map g_{exp(log_step)} at a point with total precisions ``tau``, taking them to
     ``tau_new``: p log_step + 2 sum_j log(tau'_j / tau_j) (coordinates (Lambda_l, tau))."""
     return tau.shape[0] * log_step + 2.0 * float64_sum(jnp.log(tau_new / tau))
+
+
+def shrinkage_log_jacobian(log_step: Float[Array, ""], has_next: Bool[Array, ""]) -> Float[Array, ""]:
+    """The shrinkage move's log J_c in (lambda_l, delta_l, delta_l+1), p log c - 2 log c + 2 log c
+    (the last factor has no delta_l+1: p log c - 2 log c), plus the log of row l's normal prior
+    normaliser, prod_j (tau_j d_lj / c^2)^(1/2): -p log c. So 0, or -2 log c for the last factor."""
+    return jnp.where(has_next, 0.0, -2.0 * log_step)
 
 
 def sample_variance_exchange(
@@ -89,14 +127,19 @@ def sample_variance_exchange(
     n_tau_coefficients: int,
     steps: int = EXCHANGE_STEPS,
     step_sd: float = EXCHANGE_STEP_SD,
-) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], Bool[Array, ""]]:
-    """(Lambda_l, tau) by the exchange move, then F_l, for l = 1..k in turn (module docstring).
+    shrinkage: OrderedShrinkage | None = None,
+    shrinkage_steps: int = SHRINKAGE_STEPS,
+    shrinkage_step_sd: float = SHRINKAGE_STEP_SD,
+) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage | None, Bool[Array, ""]]:
+    """(Lambda_l, tau) by the exchange move, then (Lambda_l, delta_l, delta_l+1) by the shrinkage
+    move (with ``shrinkage``), then F_l, for l = 1..k in turn (module docstring).
 
     ``resid`` is Eta - X B, ``variances[i, g]`` = h2_g s_i + 1 - h2_g (rotated coordinates),
     ``prior_mean`` = X_F B_F (+ the markers' part). ``coefficient_quadratic[j]`` is
     sum_r d_rj [B; Lambda]_rj^2 over trait j's coefficients (tau-free prior precisions d),
     ``loading_precision`` the rows of d for Lambda, and ``n_tau_coefficients`` the number of
-    coefficients whose prior is scaled by tau (the flat ones excluded). Returns (Lambda, tau, F, ok).
+    coefficients whose prior is scaled by tau (the flat ones excluded). Returns
+    (Lambda, tau, F, shrinkage with its new deltas or None, ok).
     """
     n, k = F.shape
     G = variances.shape[1]
@@ -107,9 +150,26 @@ def sample_variance_exchange(
     in_group = jax.nn.one_hot(trait_h2_index, G, dtype=dtype)  # (p, G)
     shape = tau_shape - 1.0 + 0.5 * n_tau_coefficients
     keys = jax.random.split(key, k)
+    one = jnp.ones((), dtype)
+
+    def metropolis(key, log_target, start, n_steps, sd, allowed_at):
+        """``n_steps`` random-walk proposals on log c from c = 1: ``log_target(c)`` returns
+        (log pi(g_c x) J_c(x) up to a constant, S, T, extra); returns the last accepted c and its pieces."""
+
+        def propose(i, state):
+            c, current, S, T, extra = state
+            key_step, key_accept = jax.random.split(jax.random.fold_in(key, i))
+            c_new = c * jnp.exp(sd * normal(key_step, (), dtype))
+            allowed = allowed_at(c_new)
+            proposed, S_new, T_new, extra_new = log_target(c_new)
+            accept = allowed & (jnp.log(uniform(key_accept, (), dtype)) < proposed - current)
+            keep = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+            return keep(c_new, c), keep(proposed, current), keep(S_new, S), keep(T_new, T), jax.tree.map(keep, extra_new, extra)
+
+        return lax.fori_loop(0, n_steps, propose, (one, *start))
 
     def one_factor(l, carry):
-        Lambda, tau, F, quadratic, residual = carry  # residual: resid - F Lambda
+        Lambda, tau, F, quadratic, residual, delta = carry  # residual: resid - F Lambda
         lam = Lambda[l]
         psi = variances[:, F_h2_index[l]] / tau_F[l]  # (n,)
         psibar = jnp.mean(psi)
@@ -120,49 +180,83 @@ def sample_variance_exchange(
         rho2 = mu @ Q  # sum_i m_il r_ij / v_ij
         rho3 = ((mu**2) @ inverse_variances)[trait_h2_index]  # sum_i m_il^2 / v_ij
         quadratic_rest = quadratic - loading_precision[l] * lam**2
-        invariant = vbar / tau + psibar * lam**2
 
-        def pieces(c, tau_c):
-            """(log pi, S, T) at lambda = c lam and tau = tau_c."""
-            alpha = tau_c * c * lam
-            S = inverse_variances @ (in_group.T @ (alpha * c * lam))  # (n,)
+        def likelihood(lam_c, tau_c):
+            """(log p(r | lambda, tau) with F_l, U_R, U_F integrated out, S, T) at (lam_c, tau_c)."""
+            alpha = tau_c * lam_c
+            S = inverse_variances @ (in_group.T @ (alpha * lam_c))  # (n,)
             T = Q @ alpha - mu * S
-            r_D_r = tau_c * (rho1 - 2.0 * c * lam * rho2 + (c * lam) ** 2 * rho3)
+            r_D_r = tau_c * (rho1 - 2.0 * lam_c * rho2 + lam_c**2 * rho3)
             log_likelihood = (
                 0.5 * n * float64_sum(jnp.log(tau_c))
                 - 0.5 * float64_sum(jnp.log1p(psi * S))
                 - 0.5 * float64_sum(r_D_r)
                 + 0.5 * float64_sum(psi * T**2 / (1.0 + psi * S))
             )
+            return log_likelihood, S, T
+
+        # the exchange move: (c lambda, tau') with vbar / tau' = vbar / tau + psibar (1 - c^2) lambda^2
+        invariant = vbar / tau + psibar * lam**2
+
+        def tau_at(c):
+            rest = invariant - psibar * (c * lam) ** 2  # vbar / tau'
+            return vbar / jnp.where(jnp.all(rest > 0), rest, 1.0)
+
+        def exchange_target(c):
+            tau_c = tau_at(c)
+            log_likelihood, S, T = likelihood(c * lam, tau_c)
             quad = quadratic_rest + loading_precision[l] * (c * lam) ** 2
             log_prior = float64_sum(shape * jnp.log(tau_c) - tau_c * (tau_rate + 0.5 * quad))
-            return log_likelihood + log_prior, S, T
+            return log_likelihood + log_prior + log_jacobian(jnp.log(c), tau_c, tau), S, T, (tau_c, log_likelihood)
 
-        def propose(i, state):
-            c, tau_c, current, S, T = state
-            key_step, key_accept = jax.random.split(jax.random.fold_in(keys[l], i))
-            log_step = step_sd * normal(key_step, (), dtype)
-            c_new = c * jnp.exp(log_step)
-            rest = invariant - psibar * (c_new * lam) ** 2  # vbar / tau'
-            allowed = jnp.all(rest > 0)
-            tau_new = vbar / jnp.where(allowed, rest, 1.0)
-            proposed, S_new, T_new = pieces(c_new, tau_new)
-            log_ratio = proposed - current + log_jacobian(log_step, tau_new, tau_c)
-            accept = allowed & (jnp.log(uniform(key_accept, (), dtype)) < log_ratio)
-            keep = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
-            return keep(c_new, c), keep(tau_new, tau_c), keep(proposed, current), keep(S_new, S), keep(T_new, T)
-
-        one = jnp.ones((), dtype)
-        # the loop carries (log pi, S, T) of the current point: the final F_l draw needs no new pass
-        c, tau, _, S, T = lax.fori_loop(0, steps, propose, (one, tau, *pieces(one, tau)))
+        # the loops carry (log pi, S, T) of the current point: the F_l draw after them needs no new pass
+        start = exchange_target(one)
+        c, _, S, T, (tau, log_likelihood) = metropolis(
+            jax.random.fold_in(keys[l], 0), exchange_target, start, steps, step_sd,
+            lambda c: jnp.all(invariant - psibar * (c * lam) ** 2 > 0))
         lam = c * lam
-        precision = 1.0 / psi + S
-        new = mu + T / precision + normal(jax.random.fold_in(keys[l], steps), (n,), dtype) / jnp.sqrt(precision)
-        residual = r_full - new[:, None] * lam[None, :]
-        return (Lambda.at[l].set(lam), tau, F.at[:, l].set(new), quadratic_rest + loading_precision[l] * lam**2,
-                residual)
+        quadratic = quadratic_rest + loading_precision[l] * lam**2  # the shrinkage move keeps it
 
-    quadratic = coefficient_quadratic
-    Lambda, tau, F, _, _ = lax.fori_loop(0, k, one_factor, (Lambda, tau, F, quadratic, resid - F @ Lambda))
+        if delta is not None:
+            # the shrinkage move: (c lambda, delta_l / c^2, delta_l+1 c^2) keeps every row's
+            # precision times its loadings squared (module docstring)
+            has_next = l + 1 < k
+            next_index = jnp.minimum(l + 1, k - 1)
+
+            def delta_log_prior(c):
+                """log of the deltas' Gamma priors at (delta_l / c^2, delta_l+1 c^2), plus the
+                Jacobian's and row l's prior normaliser's terms (``shrinkage_log_jacobian``)."""
+                delta_l, delta_next = delta[l] / c**2, delta[next_index] * c**2
+                next_prior = (shrinkage.shape[next_index] - 1.0) * jnp.log(delta_next) - shrinkage.rate[next_index] * delta_next
+                return ((shrinkage.shape[l] - 1.0) * jnp.log(delta_l) - shrinkage.rate[l] * delta_l
+                        + jnp.where(has_next, next_prior, 0.0) + shrinkage_log_jacobian(jnp.log(c), has_next))
+
+            def shrinkage_target(c):
+                log_likelihood, S, T = likelihood(c * lam, tau)
+                return log_likelihood + delta_log_prior(c), S, T, ()
+
+            def allowed(c):
+                if dtype != jnp.float32:
+                    return jnp.array(True)
+                moved = delta.at[l].divide(c**2).at[next_index].multiply(jnp.where(has_next, c**2, 1.0))
+                return jnp.max(jnp.cumprod(moved)) <= PRECISION_MAX_FLOAT32
+
+            c, _, S, T, _ = metropolis(jax.random.fold_in(keys[l], 1), shrinkage_target,
+                                       (log_likelihood + delta_log_prior(one), S, T, ()), shrinkage_steps,
+                                       shrinkage_step_sd, allowed)
+            lam = c * lam
+            delta = delta.at[l].divide(c**2).at[next_index].multiply(jnp.where(has_next, c**2, 1.0))
+
+        precision = 1.0 / psi + S
+        new = mu + T / precision + normal(jax.random.fold_in(keys[l], 2), (n,), dtype) / jnp.sqrt(precision)
+        residual = r_full - new[:, None] * lam[None, :]
+        return Lambda.at[l].set(lam), tau, F.at[:, l].set(new), quadratic, residual, delta
+
+    delta = None if shrinkage is None else shrinkage.delta
+    Lambda, tau, F, _, _, delta = lax.fori_loop(
+        0, k, one_factor, (Lambda, tau, F, coefficient_quadratic, resid - F @ Lambda, delta))
     ok = jnp.all(jnp.isfinite(Lambda)) & jnp.all(jnp.isfinite(tau)) & jnp.all(jnp.isfinite(F)) & jnp.all(tau > 0)
-    return Lambda, tau, F, ok
+    if shrinkage is not None:
+        ok = ok & jnp.all(jnp.isfinite(delta)) & jnp.all(delta > 0)
+        shrinkage = eqx.tree_at(lambda sh: sh.delta, shrinkage, delta)
+    return Lambda, tau, F, shrinkage, ok
