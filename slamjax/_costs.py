@@ -57,8 +57,9 @@ def sweep_cost(data: SamplerData, factorisation_weight: float = FACTORISATION_WE
         "factor rotation": p * k * k + n * k * k,
     }
     G = data.h2_grid.shape[0]
-    if data.marginal_factor_h2:  # M, the grid's k x k sums C_g, the row-wise A_i, then O(n G) per factor
-        cost["factor h2 marginal over F"] = n * p * k + G * p * k * k + G * n * k * k + G * n * k
+    if data.marginal_factor_h2:  # M, the grid's k x k sums C_g, the row-wise A_i, then O(n G) per factor,
+        # and the residual Eta - X B - F Lambda for the draw of U_R after it
+        cost["factor h2 marginal over F"] = 2 * n * p * k + G * p * k * k + G * n * k * k + G * n * k
     if data.exchange_factors or data.rescale_factors:  # per factor: about 6 + steps passes over the n x p residual
         steps = data.exchange_factors * EXCHANGE_STEPS + data.rescale_factors * SHRINKAGE_STEPS
         cost["factor-trait variance exchange"] = (6 + steps) * n * p * k
