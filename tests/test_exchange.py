@@ -224,3 +224,36 @@ def test_exchange_move_moves():
 def test_shrinkage_move_matches_its_closed_form():
     z = shrinkage_z()
     assert np.all(np.abs(z) < Z_BOUND), np.round(z, 2)
+
+
+def test_float32_shrinkage_move_keeps_precisions_in_range():
+    """In float32 the second move rejects a proposal that would take a row's product of deltas past
+    ``PRECISION_MAX_FLOAT32`` (the range the MGPS draw keeps): near-flat delta priors, loadings the
+    data barely see, the last row's product started at 0.9 of the bound. With the guard removed the
+    product reached 1.1e21 in these 400 x 5 proposals (the test fails)."""
+    from slamjax._dtype import PRECISION_MAX_FLOAT32
+
+    model, inputs = _problem()
+    f32 = jnp.float32
+    variances = model.data.re.variances().astype(f32)
+    Qm = jnp.asarray(Q(model), f32)
+    delta = jnp.array([1e9, 0.9 * PRECISION_MAX_FLOAT32 / 1e9], f32)
+    ordered = exchange.OrderedShrinkage(delta, jnp.array([1.0, 1.0], f32), jnp.array([1e-30, 1e-30], f32))
+    Lambda = jnp.asarray(inputs["Lambda"], f32) * 1e-6
+    Lambda = jnp.concatenate([Lambda, Lambda], axis=0)
+    F = jnp.concatenate([Qm.T @ jnp.asarray(inputs["F"], f32)] * 2, axis=1)
+    m = jnp.zeros_like(F)
+
+    def move(key):
+        _, _, _, moved, ok = exchange.sample_variance_exchange(
+            key, variances, Qm.T @ jnp.asarray(inputs["resid"], f32), Lambda, jnp.asarray(inputs["tau"], f32),
+            jnp.asarray(inputs["trait_index"], jnp.int32), F, m, jnp.array([1.4, 1.4], f32),
+            jnp.array([1, 1], jnp.int32), jnp.ones(3, f32), jnp.ones((2, 3), f32), jnp.asarray(TAU_SHAPE, f32),
+            jnp.asarray(TAU_RATE, f32), N_TAU_COEFFICIENTS, steps=0, shrinkage=ordered, shrinkage_steps=5)
+        return moved.delta, ok
+
+    deltas, ok = jax.jit(jax.vmap(move))(jax.random.split(jax.random.key(0), 400))
+    products = np.cumprod(np.asarray(deltas, np.float64), axis=1)
+    assert np.all(np.asarray(ok))
+    assert products.max() <= PRECISION_MAX_FLOAT32
+    assert np.mean(deltas[:, 1] != delta[1]) > 0.2  # the move still moves
