@@ -1,5 +1,5 @@
 """Mixing judged by the slowest parameter: bulk ESS over every element of G, of R and of h2, per
-sweep variant (step 0e's exchange and rescaling moves, the collapsed h2 draw, step 5m, the factors' rotation step and
+sweep variant (step 0e's exchange and rescaling moves, step 0o's factor swaps, the collapsed h2 draw, step 5m, the factors' rotation step and
 its shears on or off), on simulated data
 of two sizes and on the bundled wheat and mice data.
 
@@ -41,13 +41,14 @@ VARIANTS = {  # name: Model keyword arguments (the default h2 draw is "auto": th
     "exchange": {"exchange_factors": True},
     "rescale": {"rescale_factors": True},
     "exchange_rescale": {"exchange_factors": True, "rescale_factors": True},
+    "noswap": {"swap_factors": False},
     "norotation": {"rotate_factors": False},
     "noshear": {"shear_factors": False},
     "given_F": {"factor_h2_draw": "given_F"},
     "collapsed_h2": {"h2_draw": "collapsed"},
     "conditional_h2": {"h2_draw": "conditional"},
     "megalmm": {"h2_draw": "conditional", "rotate_factors": False, "factor_h2_draw": "given_F",
-                "exchange_factors": False, "rescale_factors": False},
+                "exchange_factors": False, "rescale_factors": False, "swap_factors": False},
 }
 
 

@@ -51,6 +51,8 @@ class SamplerData(eqx.Module):
     exchange_factors: bool = eqx.field(static=True, default=False)
     # step 0e's second move (blocks/exchange.py): each factor's loadings against their shrinkage scale
     rescale_factors: bool = eqx.field(static=True, default=False)
+    # step 0o (blocks/order.py): neighbouring factors swap places with their column shrinkage
+    swap_factors: bool = eqx.field(static=True, default=False)
     markers: MarkerData | None = None  # marker effects of the factors (``slamjax.markers``)
 
     @property

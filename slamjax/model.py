@@ -128,6 +128,15 @@ class Model:
             (mean 14.5 against 17.2) nor of R. It
             costs 3 passes over the n x p residual per factor. Off by default; True adds it,
             "auto" where possible and n x p <= ``EXCHANGE_AUTO_MAX_CELLS``.
+        swap_factors: add step 0o, exact Metropolis swaps of neighbouring factors that take their
+            column shrinkage with them (``slamjax.blocks.order``; an ordered loadings prior: MGPS,
+            Horseshoe or TPB; no markers). The rotation step turns factors into one another but
+            leaves each h2_F at its position, so without it every chain keeps its own order of
+            factors of different h2 and, through the ordered prior, its own split of G. On
+            simulated data (README "Mixing", 3 seeds each) it raised the smallest bulk ESS of G's
+            elements from 14-163 to 159-220 per 1000 sweeps per chain at n = 200, p = 20 and from
+            9-27 to 15-70 at n = 500, p = 100. It costs O(k) per sweep. "auto" (default): where
+            possible; True raises where it is not.
         markers: marker genotypes as fixed effects of the factors, F = X_F B_F + M B_M + Z U_F + E_F
             (individuals x markers, a DataFrame aligned by index or an array in the model's order,
             or ``sj.markers.Markers(genotypes, missing=, map=, window=, sampler=)``): an m x k
@@ -172,6 +181,7 @@ class Model:
         factor_h2_draw: str = "auto",
         exchange_factors: bool | str = False,
         rescale_factors: bool | str = False,
+        swap_factors: bool | str = "auto",
         observation: ObservationModel | None = None,
         markers=None,
         marker_prior="ard",
@@ -183,7 +193,8 @@ class Model:
             factor_formula=factor_formula, h2_divisions=h2_divisions, priors=priors, scale_Y=scale_Y,
             backend=backend, missing=missing, max_missing_groups=max_missing_groups, h2_draw=h2_draw,
             rotate_factors=rotate_factors, shear_factors=shear_factors, factor_h2_draw=factor_h2_draw,
-            exchange_factors=exchange_factors, rescale_factors=rescale_factors, observation=observation, markers=markers,
+            exchange_factors=exchange_factors, rescale_factors=rescale_factors, swap_factors=swap_factors,
+            observation=observation, markers=markers,
             marker_prior=marker_prior,
         )
         Y, observation = _observation_and_latent(Y, observation, missing, data)
@@ -228,7 +239,8 @@ class Model:
         if factor_h2_draw not in ("auto", "marginal", "given_F"):
             raise SlamjaxInputError(
                 f"factor_h2_draw: must be 'auto', 'marginal' or 'given_F', got {factor_h2_draw!r}")
-        for name, value in (("exchange_factors", exchange_factors), ("rescale_factors", rescale_factors)):
+        for name, value in (("exchange_factors", exchange_factors), ("rescale_factors", rescale_factors),
+                            ("swap_factors", swap_factors)):
             if not (isinstance(value, str) and value == "auto" or isinstance(value, (bool, np.bool_))):
                 raise SlamjaxInputError(f"{name}: must be 'auto', True or False, got {value!r}")
         for name, flag in (("rotate_factors", rotate_factors), ("shear_factors", shear_factors)):
@@ -304,6 +316,13 @@ class Model:
             self.markers = _MarkerSummary(prepared, marker_sweep_data, costs, spec.map)
             if marker_sweep_data.prior.spike:
                 rotate_factors = False
+        if not isinstance(swap_factors, str) and swap_factors and not (ordered and markers is None):
+            raise SlamjaxInputError(
+                "swap_factors=True needs an ordered loadings prior (MGPS, Horseshoe or TPB) and no markers; "
+                "pass swap_factors='auto' (or False)")
+        if isinstance(swap_factors, str):  # "auto"
+            swap_factors = ordered and markers is None
+        self.swap_factors = bool(swap_factors)
         self.data = SamplerData(
             re=self.random_effect,
             X=jnp.asarray(plan.rotation @ validated.X),
@@ -332,6 +351,7 @@ class Model:
             marginal_factor_h2=factor_h2_draw == "marginal",
             exchange_factors=self.exchange_factors,
             rescale_factors=self.rescale_factors,
+            swap_factors=self.swap_factors,
             markers=marker_sweep_data,
         )
 

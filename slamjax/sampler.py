@@ -26,6 +26,7 @@ from .blocks.factors import sample_factor_scores
 from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
 from .blocks.columns import sample_columns
 from .blocks.exchange import EXCHANGE_STEPS, OrderedShrinkage, sample_variance_exchange
+from .blocks.order import sample_factor_order
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
 from .markers.sampler import sample_joint, sample_single_site
@@ -82,6 +83,10 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
     re = data.re
     b = data.X.shape[1]
     n, p = state.Eta.shape
+
+    # 0o: neighbouring factors swap places with their column shrinkage (blocks/order.py).
+    if data.swap_factors:
+        state = _swap(jax.random.fold_in(key, 0x0D), state, data)
 
     # 0e: each factor's loadings trade variance with the traits' own and with their prior's
     # scale, marginal over its scores, U_R and U_F (blocks/exchange.py); steps 3 and 6 redraw U_R
@@ -226,6 +231,26 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
         scores_ok & _finite(F), *priors_ok, observation_ok, marker_ok, exchange_ok,
     )
     return new_state, failures
+
+
+def _swap(key, state: State, data: SamplerData) -> State:
+    """Step 0o (``blocks/order.py``): the factors' order, each factor taking everything of its own
+    (loadings and their local prior precisions, scores, U_F, B_F and its prior, tot_F_prec, h2_F)
+    and its column shrinkage prod delta to its new position."""
+    k = state.Lambda.shape[0]
+    shape, rate = data.Lambda_prior._delta_hyper(k)
+    dtype = state.Lambda.dtype
+    order, delta = sample_factor_order(key, state.Lambda_prior.delta, shape.astype(dtype), rate.astype(dtype))
+    # the ordered priors' factor-indexed leaves are (k, p) or (k,); B_F's prior's are (b_F, k) or (b_F,)
+    Lambda_prior = jax.tree.map(lambda x: x[order] if x.ndim >= 1 and x.shape[0] == k else x, state.Lambda_prior)
+    Lambda_prior = eqx.tree_at(lambda s: s.delta, Lambda_prior, delta)
+    B_F_prior = jax.tree.map(lambda x: x[:, order] if x.ndim == 2 else x, state.B_F_prior)
+    return eqx.tree_at(
+        lambda s: (s.Lambda, s.F, s.U_F, s.B_F, s.tot_F_prec, s.F_h2_index, s.Lambda_prior, s.B_F_prior),
+        state,
+        (state.Lambda[order], state.F[:, order], state.U_F[:, order], state.B_F[:, order], state.tot_F_prec[order],
+         state.F_h2_index[order], Lambda_prior, B_F_prior),
+    )
 
 
 def _exchange(key, state: State, data: SamplerData) -> tuple[State, Bool[Array, ""]]:

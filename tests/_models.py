@@ -28,7 +28,7 @@ def tiny_model(
     n=30, p=4, k=2, r=None, seed=0, intercept_precision=0.5, fraction_missing=0.0, h2_divisions=5, priors=None,
     backend="eigen", missing="impute", max_missing_groups=10, h2_draw="collapsed",
     rotate_factors=True, shear_factors=True, factor_h2_draw="auto", exchange_factors="auto",  # step 0e in every tiny eigen model
-    rescale_factors="auto",
+    rescale_factors="auto", swap_factors="auto",
 ) -> sj.Model:
     """A model with an intercept and one covariate for the traits, one covariate for the factors."""
     rng = np.random.default_rng(seed)
@@ -47,7 +47,7 @@ def tiny_model(
         Y=Y, X=X, X_F=X_F, Z=Z, K=K, n_factors=k, h2_divisions=h2_divisions, priors=priors, scale_Y=False,
         backend=backend, missing=missing, max_missing_groups=max_missing_groups, h2_draw=h2_draw,
         rotate_factors=rotate_factors, shear_factors=shear_factors, factor_h2_draw=factor_h2_draw,
-        exchange_factors=exchange_factors, rescale_factors=rescale_factors,
+        exchange_factors=exchange_factors, rescale_factors=rescale_factors, swap_factors=swap_factors,
     )
 
 

@@ -232,6 +232,33 @@ def shrinkage_jacobian_of_the_last(monkeypatch):
     monkeypatch.setattr(exchange, "shrinkage_log_jacobian", lambda log_step, has_next: -2.0 * log_step)
 
 
+def swap_jacobian_dropped(monkeypatch):
+    """Step 0o: the swap of the last two factors without its Jacobian 1 / delta_k (as if the product
+    of all deltas were kept, as it is for the other pairs)."""
+    import slamjax.blocks.order as order
+
+    original = order.log_swap_ratio
+
+    def without_jacobian(delta, l, shape, rate):
+        return original(delta, l, shape, rate) + jnp.where(l + 2 < delta.shape[0], 0.0, jnp.log(delta[l + 1]))
+
+    monkeypatch.setattr(order, "log_swap_ratio", without_jacobian)
+
+
+def swap_without_shrinkage(monkeypatch):
+    """Step 0o: factors swap places but leave their column shrinkage behind (the deltas kept), and
+    the swaps are accepted as if they had taken it."""
+    import slamjax.sampler as sampler
+
+    original = sampler.sample_factor_order
+
+    def keep_deltas(key, delta, shape, rate, *args, **kwargs):
+        order, _ = original(key, delta, shape, rate, *args, **kwargs)
+        return order, delta
+
+    monkeypatch.setattr(sampler, "sample_factor_order", keep_deltas)
+
+
 def delta_shape_plus_half(monkeypatch):
     """The ordered column shrinkage delta_h (MGPS, horseshoe) drawn with its Gamma shape + 0.5: the
     conditional draw sees shifted hyperparameters, the prior draws do not."""
@@ -316,6 +343,8 @@ BUGS = {
     "exchange: Jacobian without tau": exchange_jacobian_without_tau,
     "shrinkage move: last factor's Jacobian dropped": shrinkage_jacobian_dropped,
     "shrinkage move: every factor's Jacobian as the last one's": shrinkage_jacobian_of_the_last,
+    "factor swap: last pair's Jacobian dropped": swap_jacobian_dropped,
+    "factor swap: column shrinkage left behind": swap_without_shrinkage,
     "woodbury: low-rank correction dropped": woodbury_low_rank_dropped,
     "probes: variance rate halved": probe_variance_rate_halved,
     "voom: weights dropped from the latent mean": voom_weights_dropped_from_mean,

@@ -31,7 +31,7 @@ VARIANTS = {
     "complete": dict(),
     "flat-intercept": dict(intercept_precision=0.0),
     "megalmm-sweep": dict(h2_draw="conditional", rotate_factors=False, factor_h2_draw="given_F",
-                          exchange_factors=False, rescale_factors=False),
+                          exchange_factors=False, rescale_factors=False, swap_factors=False),
     "megalmm-exchange": dict(h2_draw="conditional", rotate_factors=False, factor_h2_draw="given_F",
                              exchange_factors=True, rescale_factors=True),
     "imputed": dict(fraction_missing=0.2),
@@ -72,6 +72,9 @@ def test_variants_are_what_they_say():
     model, _ = geweke_model("megalmm-sweep")
     assert not model.data.collapsed_h2 and not model.data.rotate_factors and not model.data.marginal_factor_h2
     assert not model.data.shear_factors and not model.data.exchange_factors and not model.data.rescale_factors
+    assert not model.data.swap_factors
+    for variant in set(VARIANTS) - {"megalmm-sweep"}:  # step 0o: factors swap places
+        assert geweke_model(variant)[0].data.swap_factors
     for variant in ("complete", "flat-intercept", "imputed", "megalmm-exchange"):  # step 0e, both moves
         assert geweke_model(variant)[0].data.exchange_factors and geweke_model(variant)[0].data.rescale_factors
     for variant in ("groups", "cholesky", "woodbury"):  # step 0e needs the eigen backend without groups

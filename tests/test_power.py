@@ -23,6 +23,7 @@ from test_float32 import float32_vs_float64_z
 from test_geweke import geweke_variant_z
 from test_marginal_factors import intercept_shift_z, marginal_factors_z
 from test_observation import links_geweke_z
+from test_order import order_z, swap_state_z
 from test_rotation import rotation_position_z, shear_z
 
 CATCHERS = {
@@ -36,6 +37,8 @@ CATCHERS = {
     "intercept shift (closed form)": lambda seed=0: intercept_shift_z(seed=seed),
     "exchange (closed form)": lambda seed=0: exchange_z(seed=seed),
     "shrinkage move (closed form)": lambda seed=0: shrinkage_z(seed=seed),
+    "factor order (closed form)": lambda seed=0: order_z(seed=seed)[0],
+    "swap step (state prior)": lambda seed=0: swap_state_z(seed=seed),
     "Geweke complete": lambda seed=0: geweke_variant_z("complete", seed=seed)[0],
     "Geweke woodbury": lambda seed=0: geweke_variant_z("woodbury", seed=seed)[0],
     "Geweke links": lambda seed=0: links_geweke_z(seed=seed)[0],
@@ -61,6 +64,8 @@ CAUGHT_BY = {
     "exchange: Jacobian without tau": ["exchange (closed form)"],
     "shrinkage move: last factor's Jacobian dropped": ["shrinkage move (closed form)"],
     "shrinkage move: every factor's Jacobian as the last one's": ["Geweke complete"],  # max |z| 7.0
+    "factor swap: last pair's Jacobian dropped": ["factor order (closed form)"],  # max |z| 41
+    "factor swap: column shrinkage left behind": ["swap step (state prior)"],  # max |z| 12.6
     "intercept shift: B_0 prior dropped": ["intercept shift (closed form)"],
     "woodbury: low-rank correction dropped": ["Geweke woodbury"],
     "probes: variance rate halved": ["Geweke links"],
