@@ -501,6 +501,11 @@ def _keys(body) -> list:
     return sorted(body) if isinstance(body, dict) else [type(body).__name__]
 
 
+#: Model arguments added after stores were first written, with the value that gives an older store
+#: its own sweep (observation models; step 0e's rescaling move; step 0o, whose default is "auto")
+ARGUMENTS_ADDED = dict(observation=None, rescale_factors=False, swap_factors=False)
+
+
 def model_arguments_from_plain(tree, arrays: dict[str, np.ndarray], names: set[str], where: str) -> dict:
     """The constructor arguments written by ``model_to_plain``; ``names``: those the model takes."""
     from . import __version__
@@ -515,8 +520,8 @@ def model_arguments_from_plain(tree, arrays: dict[str, np.ndarray], names: set[s
             "may not repeat the draws of an uninterrupted run bit for bit", stacklevel=3,
         )
     arguments = tree["arguments"]
-    if isinstance(arguments, dict) and "observation" not in arguments:  # written before observation models
-        arguments = {**arguments, "observation": None}
+    if isinstance(arguments, dict):  # written before these arguments existed: the sweep it was sampled with
+        arguments = {**{name: value for name, value in ARGUMENTS_ADDED.items() if name in names}, **arguments}
     if not isinstance(arguments, dict) or set(arguments) != names:
         found = _keys(arguments)
         reader.fail(f"the model arguments must be {sorted(names)}, found {found}")

@@ -298,3 +298,11 @@ def test_a_store_from_another_slamjax_version_opens_with_a_warning(copy):
     with pytest.warns(UserWarning, match=r"written by slamjax '0\.0\.1', this is"):
         run = sj.open_run(copy)
     assert run.draws["h2"].shape == (2, 20, 4)
+
+
+def test_a_store_from_before_the_factor_swaps_resumes_without_them(copy):
+    assert sj.open_run(copy).model.data.swap_factors  # written now: "auto", on with MGPS
+    for name in ("swap_factors", "rescale_factors"):  # both added after stores were first written
+        _edit_json(copy / "model.json", lambda tree: tree["arguments"].pop(name))
+    data = sj.open_run(copy).model.data
+    assert not data.swap_factors and not data.rescale_factors
