@@ -121,13 +121,13 @@ class Model:
             delta_l -> delta_l / c^2, delta_l+1 -> delta_l+1 c^2), marginal over the factor's
             scores and both levels' random effects (``slamjax.blocks.exchange``; one random effect,
             no missing-data groups, an ordered loadings prior). Factors the data do not need
-            otherwise creep towards zero over thousands of sweeps, each chain at its own pace. On
-            simulated data (n = 500, p = 100, 10 factors for 5, 3 seeds, README "Mixing") it
-            raised the smallest bulk ESS of h2 from 22-115 to 238-318 per 1000 sweeps per chain
-            and the 1st percentile of G's elements 1.7-2.9x, but not the smallest element of G
-            (mean 14.5 against 17.2) nor of R. It
-            costs 3 passes over the n x p residual per factor. Off by default; True adds it,
-            "auto" where possible and n x p <= ``EXCHANGE_AUTO_MAX_CELLS``.
+            otherwise creep towards zero over thousands of sweeps, each chain at its own pace. With
+            step 0o's swaps (``swap_factors``) it raised the smallest bulk ESS of G's elements at
+            n = 500, p = 100 (10 factors for 5, 3 seeds, README "Mixing") from 15-70 to 72-140 per
+            1000 sweeps per chain (the median 725-756 -> 734-737) for 1.5x the sweep's cost (3
+            passes over the n x p residual per factor); at n = 200, p = 20 it left the smallest
+            (159-220 -> 178-230) as it was. "auto" (default): where possible and
+            n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6); True raises where it is not possible.
         swap_factors: add step 0o, exact Metropolis swaps of neighbouring factors that take their
             column shrinkage with them (``slamjax.blocks.order``; an ordered loadings prior: MGPS,
             Horseshoe or TPB; no markers). The rotation step turns factors into one another but
@@ -180,7 +180,7 @@ class Model:
         shear_factors: bool = True,
         factor_h2_draw: str = "auto",
         exchange_factors: bool | str = False,
-        rescale_factors: bool | str = False,
+        rescale_factors: bool | str = "auto",
         swap_factors: bool | str = "auto",
         observation: ObservationModel | None = None,
         markers=None,
