@@ -31,7 +31,7 @@ from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
 from .markers.sampler import sample_joint, sample_single_site
 from .observation.gaussian import impute_missing
-from .state import B_precision, MarkerState, State
+from .state import B_precision, MarkerState, State, permute_factors
 
 __all__ = ["BLOCK_NAMES", "NO_FAILURE", "block_order", "run_draws", "run_warmup", "sweep"]
 
@@ -235,22 +235,11 @@ def sweep(key: PRNGKeyArray, state: State, data: SamplerData) -> tuple[State, In
 
 def _swap(key, state: State, data: SamplerData) -> State:
     """Step 0o (``blocks/order.py``): the factors' order, each factor taking everything of its own
-    (loadings and their local prior precisions, scores, U_F, B_F and its prior, tot_F_prec, h2_F)
-    and its column shrinkage prod delta to its new position."""
-    k = state.Lambda.shape[0]
-    shape, rate = data.Lambda_prior._delta_hyper(k)
+    and its column shrinkage prod delta to its new position (``state.permute_factors``)."""
+    shape, rate = data.Lambda_prior._delta_hyper(state.Lambda.shape[0])
     dtype = state.Lambda.dtype
-    order, delta = sample_factor_order(key, state.Lambda_prior.delta, shape.astype(dtype), rate.astype(dtype))
-    # the ordered priors' factor-indexed leaves are (k, p) or (k,); B_F's prior's are (b_F, k) or (b_F,)
-    Lambda_prior = jax.tree.map(lambda x: x[order] if x.ndim >= 1 and x.shape[0] == k else x, state.Lambda_prior)
-    Lambda_prior = eqx.tree_at(lambda s: s.delta, Lambda_prior, delta)
-    B_F_prior = jax.tree.map(lambda x: x[:, order] if x.ndim == 2 else x, state.B_F_prior)
-    return eqx.tree_at(
-        lambda s: (s.Lambda, s.F, s.U_F, s.B_F, s.tot_F_prec, s.F_h2_index, s.Lambda_prior, s.B_F_prior),
-        state,
-        (state.Lambda[order], state.F[:, order], state.U_F[:, order], state.B_F[:, order], state.tot_F_prec[order],
-         state.F_h2_index[order], Lambda_prior, B_F_prior),
-    )
+    order, _ = sample_factor_order(key, state.Lambda_prior.delta, shape.astype(dtype), rate.astype(dtype))
+    return permute_factors(state, order)
 
 
 def _exchange(key, state: State, data: SamplerData) -> tuple[State, Bool[Array, ""]]:

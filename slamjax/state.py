@@ -170,3 +170,25 @@ def sample_prior_state(key: PRNGKeyArray, data: SamplerData) -> State:
         markers=markers,
     )
     return strongly_typed(eqx.tree_at(lambda st: st.Eta, state, sample_latent_traits(next(keys), state, data)))
+
+
+def permute_factors(state: State, order: Int[Array, " k"]) -> State:
+    """The state with the factor at position ``order[r]`` moved to position r, taking everything of
+    its own: loadings and their prior's rows, scores, U_F, B_F and its prior's columns, tot_F_prec,
+    h2_F, and an ordered prior's column shrinkage prod delta (the deltas recomputed from the
+    permuted products). The marker effects are not moved."""
+    k = state.Lambda.shape[0]
+    # the ordered priors' factor-indexed leaves are (k, p) or (k,); B_F's prior's are (b_F, k) or (b_F,)
+    Lambda_prior = jax.tree.map(lambda x: x[order] if x.ndim >= 1 and x.shape[0] == k else x, state.Lambda_prior)
+    if hasattr(state.Lambda_prior, "delta"):
+        column_shrinkage = jnp.cumprod(state.Lambda_prior.delta)[order]
+        delta = column_shrinkage / jnp.concatenate([jnp.ones(1, column_shrinkage.dtype), column_shrinkage[:-1]])
+        Lambda_prior = eqx.tree_at(lambda s: s.delta, Lambda_prior, delta)
+    B_F_prior = jax.tree.map(lambda x: x[:, order] if x.ndim == 2 else x, state.B_F_prior)
+    return eqx.tree_at(
+        lambda s: (s.Lambda, s.F, s.U_F, s.B_F, s.tot_F_prec, s.F_h2_index, s.Lambda_prior, s.B_F_prior),
+        state,
+        (state.Lambda[order], state.F[:, order], state.U_F[:, order], state.B_F[:, order], state.tot_F_prec[order],
+         state.F_h2_index[order], Lambda_prior, B_F_prior),
+    )
+

@@ -12,14 +12,13 @@ factors first early in warm-up shortens it.
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax import lax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._random import normal
 from ._x64 import float64
-from .state import State
+from .state import State, permute_factors
 
 __all__ = ["reorder_factors", "factor_sizes"]
 
@@ -45,15 +44,9 @@ def _collinear_with_larger(F: Float[Array, "n k"], sizes: Float[Array, " k"], th
     return lax.fori_loop(1, k, visit, jnp.zeros(k, dtype=bool))
 
 
-def _permute_factor_axis(tree, order: Int[Array, " k"], k: int):
-    """Permutes the leading axis of every leaf whose leading dimension is k (factor-level prior state)."""
-    return jax.tree.map(lambda x: x[order] if x.ndim >= 1 and x.shape[0] == k else x, tree)
-
-
 @float64
 def reorder_factors(key: PRNGKeyArray, state: State, drop_correlation: float = 0.6) -> State:
     """The state with collinear factors reset and factors ordered by decreasing size."""
-    k = state.Lambda.shape[0]
     sizes = factor_sizes(state)
     dropped = _collinear_with_larger(state.F, sizes, drop_correlation)
     keep = (~dropped).astype(state.F.dtype)
@@ -62,14 +55,5 @@ def reorder_factors(key: PRNGKeyArray, state: State, drop_correlation: float = 0
     U_F = state.U_F * keep[None, :]
     B_F = state.B_F * keep[None, :]
     order = jnp.argsort(-jnp.where(dropped, -1.0, sizes))  # dropped factors last
-    Lambda_prior = _permute_factor_axis(state.Lambda_prior, order, k)
-    if hasattr(state.Lambda_prior, "delta"):
-        column_shrinkage = jnp.cumprod(state.Lambda_prior.delta)[order]
-        delta = column_shrinkage / jnp.concatenate([jnp.ones(1), column_shrinkage[:-1]])
-        Lambda_prior = eqx.tree_at(lambda s: s.delta, Lambda_prior, delta)
-    return eqx.tree_at(
-        lambda s: (s.Lambda, s.F, s.U_F, s.B_F, s.tot_F_prec, s.F_h2_index, s.Lambda_prior),
-        state,
-        (Lambda[order], F[:, order], U_F[:, order], B_F[:, order], state.tot_F_prec[order], state.F_h2_index[order],
-         Lambda_prior),
-    )
+    reset = eqx.tree_at(lambda s: (s.Lambda, s.F, s.U_F, s.B_F), state, (Lambda, F, U_F, B_F))
+    return permute_factors(reset, order)

@@ -250,13 +250,12 @@ def swap_without_shrinkage(monkeypatch):
     the swaps are accepted as if they had taken it."""
     import slamjax.sampler as sampler
 
-    original = sampler.sample_factor_order
+    original = sampler.permute_factors
 
-    def keep_deltas(key, delta, shape, rate, *args, **kwargs):
-        order, _ = original(key, delta, shape, rate, *args, **kwargs)
-        return order, delta
+    def keep_deltas(state, order):
+        return eqx.tree_at(lambda s: s.Lambda_prior.delta, original(state, order), state.Lambda_prior.delta)
 
-    monkeypatch.setattr(sampler, "sample_factor_order", keep_deltas)
+    monkeypatch.setattr(sampler, "permute_factors", keep_deltas)
 
 
 def delta_shape_plus_half(monkeypatch):
