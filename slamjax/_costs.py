@@ -11,7 +11,7 @@ against 30-90 GFLOP/s for a float64 GEMM).
 from __future__ import annotations
 
 from ._sampler_data import SamplerData
-from .blocks.exchange import EXCHANGE_STEPS, SHRINKAGE_STEPS
+from .blocks.exchange import EXCHANGE_STEPS, SHRINKAGE_STEPS, SHRINKAGE_STEPS_WITH_EXCHANGE
 
 __all__ = ["FACTORISATION_WEIGHT", "covariance_record_cost", "record_cost", "sweep_cost"]
 
@@ -60,9 +60,11 @@ def sweep_cost(data: SamplerData, factorisation_weight: float = FACTORISATION_WE
     if data.marginal_factor_h2:  # M, the grid's k x k sums C_g, the row-wise A_i, then O(n G) per factor,
         # and the residual Eta - X B - F Lambda for the draw of U_R after it
         cost["factor h2 marginal over F"] = 2 * n * p * k + G * p * k * k + G * n * k * k + G * n * k
-    if data.exchange_factors or data.rescale_factors:  # per factor: about 6 + steps passes over the n x p residual
-        steps = data.exchange_factors * EXCHANGE_STEPS + data.rescale_factors * SHRINKAGE_STEPS
+    if data.exchange_factors:  # per factor: about 6 + steps passes over the n x p residual
+        steps = EXCHANGE_STEPS + data.rescale_factors * SHRINKAGE_STEPS_WITH_EXCHANGE
         cost["factor-trait variance exchange"] = (6 + steps) * n * p * k
+    elif data.rescale_factors:  # M and A_i as in step 5m, then O(n k) per factor (blocks/exchange.py)
+        cost["factor loadings rescaling"] = n * p * k + G * p * k * k + G * n * k * k + n * k * (k + SHRINKAGE_STEPS)
     if not data.latent_is_data or data.groups is not None:
         cost["latent traits"] = n * p * (k + b)
     return cost

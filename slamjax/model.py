@@ -122,11 +122,11 @@ class Model:
             scores and both levels' random effects (``slamjax.blocks.exchange``; one random effect,
             no missing-data groups, an ordered loadings prior). Factors the data do not need
             otherwise creep towards zero over thousands of sweeps, each chain at its own pace. With
-            step 0o's swaps (``swap_factors``) it raised the smallest bulk ESS of G's elements at
-            n = 500, p = 100 (10 factors for 5, 3 seeds, README "Mixing") from 15-70 to 72-140 per
-            1000 sweeps per chain (the median 725-756 -> 734-737) for 1.4x the sweep's cost (3
-            passes over the n x p residual per factor); at n = 200, p = 20 it left the smallest
-            (159-220 -> 178-230) as it was, for the same 1.4x. "auto" (default): where possible and
+            step 0o's swaps (``swap_factors``) and 20 proposals per factor it raised the smallest
+            bulk ESS of G's elements at n = 500, p = 100 (10 factors for 5, 3 seeds, README
+            "Mixing") from 15-70 to 130-167 per 1000 sweeps per chain (the median 725-756 ->
+            767-782) for 1.1-1.2x the sweep's cost (O(n) per proposal after one n p k product); at
+            n = 200, p = 20 from 159-220 to 201-232, for 1.5x. "auto" (default): where possible and
             n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6); True raises where it is not possible.
         swap_factors: add step 0o, exact Metropolis swaps of neighbouring factors that take their
             column shrinkage with them (``slamjax.blocks.order``; an ordered loadings prior: MGPS,

@@ -257,3 +257,36 @@ def test_float32_shrinkage_move_keeps_precisions_in_range():
     assert np.all(np.asarray(ok))
     assert products.max() <= PRECISION_MAX_FLOAT32
     assert np.mean(deltas[:, 1] != delta[1]) > 0.2  # the move still moves
+
+
+def test_rescale_alone_equals_the_general_path():
+    """The second move alone (``_rescale_loadings``, from the sufficient statistics A_i and M, as
+    the sampler runs it by default) makes the same draws, key for key, as the general path with no
+    exchange proposals (a pass over the residual per proposal): four factors, so the terms between
+    factors (F A_i) and the rescaled terms of the factors already moved are exercised."""
+    rng = np.random.default_rng(3)
+    n, p, k, G = 30, 8, 4, 5
+    h2 = np.linspace(0.0, 0.9, G)
+    variances = jnp.asarray(h2[None, :] * rng.gamma(1.0, 1.0, n)[:, None] + 1.0 - h2[None, :])
+    inputs = dict(variances=variances, resid=jnp.asarray(rng.normal(size=(n, p))),
+                  Lambda=jnp.asarray(rng.normal(size=(k, p))), tau=jnp.asarray(rng.gamma(2.0, 1.0, p)),
+                  trait_h2_index=jnp.asarray(rng.integers(0, G, p)), F=jnp.asarray(rng.normal(size=(n, k))),
+                  prior_mean=jnp.asarray(0.3 * rng.normal(size=(n, k))), tau_F=jnp.asarray(rng.gamma(2.0, 1.0, k)),
+                  F_h2_index=jnp.asarray(rng.integers(0, G, k)))
+    ordered = exchange.OrderedShrinkage(jnp.asarray(rng.gamma(2.0, 1.0, k)), jnp.full(k, 2.0), jnp.full(k, 1.0))
+    moved = 0
+    for seed in range(5):
+        key = jax.random.key(seed)
+        Lambda, tau, F, fast, ok = exchange.sample_variance_exchange(
+            key, *inputs.values(), jnp.ones(p), jnp.ones((k, p)), jnp.asarray(TAU_SHAPE), jnp.asarray(TAU_RATE),
+            N_TAU_COEFFICIENTS, steps=0, shrinkage=ordered)
+        reference = exchange._exchange_then_rescale(
+            key, *inputs.values(), jnp.ones(p), jnp.ones((k, p)), jnp.asarray(TAU_SHAPE), jnp.asarray(TAU_RATE),
+            N_TAU_COEFFICIENTS, 0, exchange.EXCHANGE_STEP_SD, ordered, exchange.SHRINKAGE_STEPS)
+        assert bool(ok) and bool(reference[4])
+        np.testing.assert_allclose(Lambda, reference[0], rtol=1e-10)
+        np.testing.assert_allclose(F, reference[2], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(fast.delta, reference[3].delta, rtol=1e-10)
+        np.testing.assert_allclose(tau, inputs["tau"], rtol=1e-14)
+        moved += int(np.sum(np.abs(np.asarray(fast.delta) - np.asarray(ordered.delta)) > 1e-6))
+    assert moved >= 5  # proposals were accepted, so the rescaled A and M were used

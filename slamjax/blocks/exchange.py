@@ -54,8 +54,10 @@ integrated out, only the likelihood above and the deltas' Gamma priors change: l
 with the ratio of those times the Jacobian c^p c^-2 c^2 (c^(p - 2) for the last factor, which has
 no delta_l+1) over row l's normal normaliser c^-p. The draw of F_l then uses the final point's S and T.
 
-Each proposal costs one pass over the n x p residual (T_i); D_i takes
-one of G forms per trait (h2_j is on the grid), so S_i costs O(n G). The sweep runs the step
+With the exchange move, each proposal costs one pass over the n x p residual (T_i); D_i takes
+one of G forms per trait (h2_j is on the grid), so S_i costs O(n G). The second move alone (the
+default: ``exchange_factors`` off) keeps tau fixed, so S and T scale with c and every proposal costs
+O(n) after one O(n p k) product shared by all factors (``_rescale_loadings``). The sweep runs the step
 first; steps 0-2, 5l, 5m and 4 are marginal over U_R and U_F too, and steps 3 and 6 redraw them
 before anything conditions on them.
 """
@@ -71,7 +73,8 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from .._dtype import PRECISION_MAX_FLOAT32, float64_sum
 from .._random import normal, uniform
 
-__all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "SHRINKAGE_STEPS", "SHRINKAGE_STEP_SD",
+__all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "SHRINKAGE_STEPS", "SHRINKAGE_STEPS_WITH_EXCHANGE",
+           "SHRINKAGE_STEP_SD",
            "OrderedShrinkage", "log_jacobian", "sample_variance_exchange", "shrinkage_log_jacobian"]
 
 #: Metropolis proposals per factor and their sd of log c (acceptance per proposal at n = 500,
@@ -80,8 +83,12 @@ EXCHANGE_STEPS = 3
 EXCHANGE_STEP_SD = 0.5
 #: proposals per factor of the second move (loadings against their shrinkage scale) and their sd of
 #: log c (acceptance per proposal at n = 500, p = 100: 25-64 % on the factors the data do not
-#: need, 7-21 % on the strong ones)
-SHRINKAGE_STEPS = 3
+#: need, 7-21 % on the strong ones). Alone (the default) a proposal costs O(n): 20 of them raised
+#: the smallest bulk ESS of G at n = 500, p = 100 from 72-140 (3 proposals) to 130-167 per 1000
+#: sweeps per chain (3 seeds, README "Mixing"); with the exchange move each costs a pass over the
+#: n x p residual, and 3 are made
+SHRINKAGE_STEPS = 20
+SHRINKAGE_STEPS_WITH_EXCHANGE = 3
 SHRINKAGE_STEP_SD = 0.3
 #: ``Model(exchange_factors="auto")`` adds the step up to this many cells n x p (it costs 1.3-1.7x a
 #: sweep where measured, n x p <= 5e4; at n = 2000, p = 5000 it would about double one); the
@@ -130,7 +137,7 @@ def sample_variance_exchange(
     steps: int = EXCHANGE_STEPS,
     step_sd: float = EXCHANGE_STEP_SD,
     shrinkage: OrderedShrinkage | None = None,
-    shrinkage_steps: int = SHRINKAGE_STEPS,
+    shrinkage_steps: int | None = None,
     shrinkage_step_sd: float = SHRINKAGE_STEP_SD,
 ) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage | None, Bool[Array, ""]]:
     """(Lambda_l, tau) by the exchange move, then (Lambda_l, delta_l, delta_l+1) by the shrinkage
@@ -140,9 +147,44 @@ def sample_variance_exchange(
     ``prior_mean`` = X_F B_F (+ the markers' part). ``coefficient_quadratic[j]`` is
     sum_r d_rj [B; Lambda]_rj^2 over trait j's coefficients (tau-free prior precisions d),
     ``loading_precision`` the rows of d for Lambda, and ``n_tau_coefficients`` the number of
-    coefficients whose prior is scaled by tau (the flat ones excluded). Returns
+    coefficients whose prior is scaled by tau (the flat ones excluded). ``shrinkage_steps``:
+    ``SHRINKAGE_STEPS`` proposals alone, ``SHRINKAGE_STEPS_WITH_EXCHANGE`` with the exchange move. Returns
     (Lambda, tau, F, shrinkage with its new deltas or None, ok).
     """
+    if shrinkage_steps is None:
+        shrinkage_steps = SHRINKAGE_STEPS if steps == 0 else SHRINKAGE_STEPS_WITH_EXCHANGE
+    if steps == 0 and shrinkage is not None:  # the second move alone (the default): O(n) per proposal
+        return _rescale_loadings(key, variances, resid, Lambda, tau, trait_h2_index, F, prior_mean, tau_F, F_h2_index,
+                                 shrinkage, shrinkage_steps, shrinkage_step_sd)
+    return _exchange_then_rescale(key, variances, resid, Lambda, tau, trait_h2_index, F, prior_mean, tau_F, F_h2_index,
+                                  coefficient_quadratic, loading_precision, tau_shape, tau_rate, n_tau_coefficients,
+                                  steps, step_sd, shrinkage, shrinkage_steps, shrinkage_step_sd)
+
+
+def _exchange_then_rescale(
+    key: PRNGKeyArray,
+    variances: Float[Array, "n G"],
+    resid: Float[Array, "n p"],
+    Lambda: Float[Array, "k p"],
+    tau: Float[Array, " p"],
+    trait_h2_index: Int[Array, " p"],
+    F: Float[Array, "n k"],
+    prior_mean: Float[Array, "n k"],
+    tau_F: Float[Array, " k"],
+    F_h2_index: Int[Array, " k"],
+    coefficient_quadratic: Float[Array, " p"],
+    loading_precision: Float[Array, "k p"],
+    tau_shape: Float[Array, ""],
+    tau_rate: Float[Array, ""],
+    n_tau_coefficients: int,
+    steps: int = EXCHANGE_STEPS,
+    step_sd: float = EXCHANGE_STEP_SD,
+    shrinkage: OrderedShrinkage | None = None,
+    shrinkage_steps: int = SHRINKAGE_STEPS_WITH_EXCHANGE,
+    shrinkage_step_sd: float = SHRINKAGE_STEP_SD,
+) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage | None, Bool[Array, ""]]:
+    """Both moves, each with its own pass over the n x p residual per proposal (module docstring):
+    the exchange move changes tau, hence every trait's weight in S and T."""
     n, k = F.shape
     G = variances.shape[1]
     dtype = tau.dtype
@@ -155,20 +197,10 @@ def sample_variance_exchange(
     one = jnp.ones((), dtype)
 
     def metropolis(key, log_target, start, n_steps, sd, allowed_at):
-        """``n_steps`` random-walk proposals on log c from c = 1: ``log_target(c)`` returns
-        (log pi(g_c x) J_c(x) up to a constant, S, T, extra); returns the last accepted c and its pieces."""
-
-        def propose(i, state):
-            c, current, S, T, extra = state
-            key_step, key_accept = jax.random.split(jax.random.fold_in(key, i))
-            c_new = c * jnp.exp(sd * normal(key_step, (), dtype))
-            allowed = allowed_at(c_new)
-            proposed, S_new, T_new, extra_new = log_target(c_new)
-            accept = allowed & (jnp.log(uniform(key_accept, (), dtype)) < proposed - current)
-            keep = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
-            return keep(c_new, c), keep(proposed, current), keep(S_new, S), keep(T_new, T), jax.tree.map(keep, extra_new, extra)
-
-        return lax.fori_loop(0, n_steps, propose, (one, *start))
+        value, S, T, extra = start
+        c, _, (S, T, extra) = _random_walk(key, lambda c: _split_target(log_target(c)), (value, (S, T, extra)),
+                                           n_steps, sd, allowed_at, dtype)
+        return c, None, S, T, extra
 
     def one_factor(l, carry):
         Lambda, tau, F, quadratic, residual, delta = carry  # residual: resid - F Lambda
@@ -222,32 +254,15 @@ def sample_variance_exchange(
         if delta is not None:
             # the shrinkage move: (c lambda, delta_l / c^2, delta_l+1 c^2) keeps every row's
             # precision times its loadings squared (module docstring)
-            has_next = l + 1 < k
-            next_index = jnp.minimum(l + 1, k - 1)
-
-            def delta_log_prior(c):
-                """log of the deltas' Gamma priors at (delta_l / c^2, delta_l+1 c^2), plus the
-                Jacobian's and row l's prior normaliser's terms (``shrinkage_log_jacobian``)."""
-                delta_l, delta_next = delta[l] / c**2, delta[next_index] * c**2
-                next_prior = (shrinkage.shape[next_index] - 1.0) * jnp.log(delta_next) - shrinkage.rate[next_index] * delta_next
-                return ((shrinkage.shape[l] - 1.0) * jnp.log(delta_l) - shrinkage.rate[l] * delta_l
-                        + jnp.where(has_next, next_prior, 0.0) + shrinkage_log_jacobian(jnp.log(c), has_next))
-
             def shrinkage_target(c):
                 log_likelihood, S, T = likelihood(c * lam, tau)
-                return log_likelihood + delta_log_prior(c), S, T, ()
-
-            def allowed(c):
-                if dtype != jnp.float32:
-                    return jnp.array(True)
-                moved = delta.at[l].divide(c**2).at[next_index].multiply(jnp.where(has_next, c**2, 1.0))
-                return jnp.max(jnp.cumprod(moved)) <= PRECISION_MAX_FLOAT32
+                return log_likelihood + _delta_log_prior(c, delta, l, shrinkage), S, T, ()
 
             c, _, S, T, _ = metropolis(jax.random.fold_in(keys[l], 1), shrinkage_target,
-                                       (log_likelihood + delta_log_prior(one), S, T, ()), shrinkage_steps,
-                                       shrinkage_step_sd, allowed)
+                                       (log_likelihood + _delta_log_prior(one, delta, l, shrinkage), S, T, ()),
+                                       shrinkage_steps, shrinkage_step_sd, lambda c: _delta_allowed(c, delta, l))
             lam = c * lam
-            delta = delta.at[l].divide(c**2).at[next_index].multiply(jnp.where(has_next, c**2, 1.0))
+            delta = _rescaled_deltas(delta, l, c)
 
         precision = 1.0 / psi + S
         new = mu + T / precision + normal(jax.random.fold_in(keys[l], 2), (n,), dtype) / jnp.sqrt(precision)
@@ -262,3 +277,119 @@ def sample_variance_exchange(
         ok = ok & jnp.all(jnp.isfinite(delta)) & jnp.all(delta > 0)
         shrinkage = eqx.tree_at(lambda sh: sh.delta, shrinkage, delta)
     return Lambda, tau, F, shrinkage, ok
+
+
+def _rescale_loadings(
+    key: PRNGKeyArray,
+    variances: Float[Array, "n G"],
+    resid: Float[Array, "n p"],
+    Lambda: Float[Array, "k p"],
+    tau: Float[Array, " p"],
+    trait_h2_index: Int[Array, " p"],
+    F: Float[Array, "n k"],
+    prior_mean: Float[Array, "n k"],
+    tau_F: Float[Array, " k"],
+    F_h2_index: Int[Array, " k"],
+    shrinkage: OrderedShrinkage,
+    steps: int,
+    step_sd: float,
+) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage, Bool[Array, ""]]:
+    """The second move alone, then F_l, for l = 1..k in turn: the same draws as
+    ``_exchange_then_rescale`` with no exchange proposals, from sufficient statistics.
+
+    With tau fixed, the move scales lambda_l by c, so S_i(c) = c^2 S_i, T_i(c) = c T0_i - c^2 m_il S_i
+    with T0_i = lambda_l' D_i r_i (r without factor l, before m_l is taken off), and r_i' D_i r_i
+    changes by -2 c sum_i m_il T0_i + c^2 sum_i m_il^2 S_i: every proposal costs O(n). As in step 5m
+    (``marginal_factors``), A_i = Lambda D_i Lambda' (n, k, k) and M = (resid / v) diag(tau) Lambda'
+    give S_i = A_i,ll and T0_i = M_il - (F A_i)_il + A_i,ll F_il after one O(n p k) product; an
+    accepted c_m scales A's row and column m, so the later factors read A_i,lm c_m.
+    """
+    n, k = F.shape
+    G = variances.shape[1]
+    dtype = tau.dtype
+    inverse_variances = 1.0 / variances  # (n, G)
+    weighted = Lambda * tau[None, :]  # (k, p)
+    in_group = jax.nn.one_hot(trait_h2_index, G, dtype=dtype)  # (p, G)
+    A = jnp.einsum("ng,gkl->nkl", inverse_variances, jnp.einsum("kp,pg,lp->gkl", weighted, in_group, Lambda))
+    M = (resid * inverse_variances[:, trait_h2_index]) @ weighted.T  # (n, k)
+    keys = jax.random.split(key, k)
+
+    def one_factor(l, carry):
+        Lambda, F, scale, delta = carry  # scale: each factor's accepted c (row l's is still 1 here)
+        psi = variances[:, F_h2_index[l]] / tau_F[l]  # (n,)
+        mu = prior_mean[:, l]
+        row = A[:, l, :]  # (n, k): A_i,lm, to be scaled by c_m (A is symmetric)
+        S = row[:, l]
+        T0 = M[:, l] - jnp.sum(F * scale[None, :] * row, axis=1) + S * F[:, l]
+        mu_T0, mu2_S = float64_sum(mu * T0), float64_sum(mu**2 * S)
+
+        def pieces(c):
+            """(S(c), T(c)) and the log likelihood at c up to a constant (module docstring)."""
+            S_c, T_c = c**2 * S, c * T0 - c**2 * mu * S
+            log_likelihood = (-0.5 * float64_sum(jnp.log1p(psi * S_c)) + c * mu_T0 - 0.5 * c**2 * mu2_S
+                              + 0.5 * float64_sum(psi * T_c**2 / (1.0 + psi * S_c)))
+            return log_likelihood, S_c, T_c
+
+        def target(c):
+            log_likelihood, _, _ = pieces(c)
+            return log_likelihood + _delta_log_prior(c, delta, l, shrinkage), ()
+
+        one = jnp.ones((), dtype)
+        c, _, _ = _random_walk(jax.random.fold_in(keys[l], 1), target, target(one), steps, step_sd,
+                               lambda c: _delta_allowed(c, delta, l), dtype)
+        _, S_c, T_c = pieces(c)
+        precision = 1.0 / psi + S_c
+        new = mu + T_c / precision + normal(jax.random.fold_in(keys[l], 2), (n,), dtype) / jnp.sqrt(precision)
+        return Lambda.at[l].multiply(c), F.at[:, l].set(new), scale.at[l].set(c), _rescaled_deltas(delta, l, c)
+
+    Lambda, F, _, delta = lax.fori_loop(0, k, one_factor, (Lambda, F, jnp.ones((k,), dtype), shrinkage.delta))
+    ok = jnp.all(jnp.isfinite(Lambda)) & jnp.all(jnp.isfinite(F)) & jnp.all(jnp.isfinite(delta)) & jnp.all(delta > 0)
+    return Lambda, tau, F, eqx.tree_at(lambda sh: sh.delta, shrinkage, delta), ok
+
+
+def _random_walk(key, log_target, start, n_steps: int, sd: float, allowed_at, dtype):
+    """``n_steps`` random-walk Metropolis proposals on log c from c = 1, each c' = c exp(sd z):
+    ``log_target(c)`` returns (log pi(g_c x) J_c(x) up to a constant, pieces), ``start`` is its
+    value at c = 1; returns (the last accepted c, its log target, its pieces)."""
+
+    def propose(i, state):
+        c, current, pieces = state
+        key_step, key_accept = jax.random.split(jax.random.fold_in(key, i))
+        c_new = c * jnp.exp(sd * normal(key_step, (), dtype))
+        proposed, pieces_new = log_target(c_new)
+        accept = allowed_at(c_new) & (jnp.log(uniform(key_accept, (), dtype)) < proposed - current)
+        keep = lambda new, old: jnp.where(accept, new, old)  # noqa: E731
+        return keep(c_new, c), keep(proposed, current), jax.tree.map(keep, pieces_new, pieces)
+
+    return lax.fori_loop(0, n_steps, propose, (jnp.ones((), dtype), *start))
+
+
+def _split_target(value_and_pieces):
+    """(value, S, T, extra) -> (value, (S, T, extra))."""
+    value, *pieces = value_and_pieces
+    return value, tuple(pieces)
+
+
+def _delta_log_prior(c, delta: Float[Array, " k"], l, shrinkage: OrderedShrinkage) -> Float[Array, ""]:
+    """log of the deltas' Gamma priors at (delta_l / c^2, delta_l+1 c^2), plus the Jacobian's and
+    row l's prior normaliser's terms (``shrinkage_log_jacobian``)."""
+    k = delta.shape[0]
+    has_next = l + 1 < k
+    next_index = jnp.minimum(l + 1, k - 1)
+    delta_l, delta_next = delta[l] / c**2, delta[next_index] * c**2
+    next_prior = (shrinkage.shape[next_index] - 1.0) * jnp.log(delta_next) - shrinkage.rate[next_index] * delta_next
+    return ((shrinkage.shape[l] - 1.0) * jnp.log(delta_l) - shrinkage.rate[l] * delta_l
+            + jnp.where(has_next, next_prior, 0.0) + shrinkage_log_jacobian(jnp.log(c), has_next))
+
+
+def _rescaled_deltas(delta: Float[Array, " k"], l, c) -> Float[Array, " k"]:
+    """(delta_l / c^2, delta_l+1 c^2), the last factor's delta_l alone."""
+    k = delta.shape[0]
+    return delta.at[l].divide(c**2).at[jnp.minimum(l + 1, k - 1)].multiply(jnp.where(l + 1 < k, c**2, 1.0))
+
+
+def _delta_allowed(c, delta: Float[Array, " k"], l) -> Bool[Array, ""]:
+    """In float32, c is allowed while every row's global precision stays in range."""
+    if delta.dtype != jnp.float32:
+        return jnp.array(True)
+    return jnp.max(jnp.cumprod(_rescaled_deltas(delta, l, c))) <= PRECISION_MAX_FLOAT32
