@@ -25,7 +25,7 @@ from ._sampler_data import SamplerData
 from .blocks.factors import sample_factor_scores
 from .blocks.marginal_factors import sample_factors_marginal, sample_intercept_shift
 from .blocks.columns import sample_columns
-from .blocks.exchange import EXCHANGE_STEPS, OrderedShrinkage, sample_variance_exchange
+from .blocks.exchange import OrderedShrinkage, sample_loadings_rescale, sample_variance_exchange
 from .blocks.order import sample_factor_order
 from .blocks.rotation import sample_factor_rotation
 from .blocks.trait_groups import sample_factor_scores_by_row, sample_trait_groups
@@ -244,23 +244,30 @@ def _swap(key, state: State, data: SamplerData) -> State:
 
 def _exchange(key, state: State, data: SamplerData) -> tuple[State, Bool[Array, ""]]:
     """Step 0e (``blocks/exchange.py``). It integrates U_R and U_F out; nothing conditions on them
-    before steps 3 and 6 redraw them (steps 0, 1-2, 5l, 5m and 4 are marginal over them too)."""
+    before steps 3 and 6 redraw them (steps 0, 1-2, 5l, 5m and 4 are marginal over them too). The
+    rescaling move alone (the default) runs from sufficient statistics, O(n) per proposal."""
     p = state.Eta.shape[1]
-    Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
-    prior_precision = jnp.concatenate([B_precision(data, state.B_prior, p), Lambda_precision], axis=0)
-    quadratic = jnp.sum(prior_precision * jnp.concatenate([state.B, state.Lambda], axis=0) ** 2, axis=0)
+    variances, resid = data.re.variances(), state.Eta - data.X @ state.B
     prior_mean = data.X_F @ state.B_F + (state.markers.fitted if data.markers is not None else 0.0)
     shrinkage = None
     if data.rescale_factors:  # the second move: each row's loadings against their shrinkage scale
         delta_shape, delta_rate = data.Lambda_prior._delta_hyper(state.Lambda.shape[0])
         dtype = state.Lambda.dtype
         shrinkage = OrderedShrinkage(state.Lambda_prior.delta, delta_shape.astype(dtype), delta_rate.astype(dtype))
-    Lambda, tau, F, shrinkage, ok = sample_variance_exchange(
-        key, data.re.variances(), state.Eta - data.X @ state.B, state.Lambda, state.tot_Eta_prec,
-        state.resid_h2_index, state.F, prior_mean, state.tot_F_prec, state.F_h2_index, quadratic, Lambda_precision,
-        data.tau_shape, data.tau_rate, prior_precision.shape[0] - data.n_flat, shrinkage=shrinkage,
-        steps=EXCHANGE_STEPS if data.exchange_factors else 0,
-    )
+    if data.exchange_factors:
+        Lambda_precision = data.Lambda_prior.precision(state.Lambda_prior)
+        prior_precision = jnp.concatenate([B_precision(data, state.B_prior, p), Lambda_precision], axis=0)
+        quadratic = jnp.sum(prior_precision * jnp.concatenate([state.B, state.Lambda], axis=0) ** 2, axis=0)
+        Lambda, tau, F, shrinkage, ok = sample_variance_exchange(
+            key, variances, resid, state.Lambda, state.tot_Eta_prec, state.resid_h2_index, state.F, prior_mean,
+            state.tot_F_prec, state.F_h2_index, quadratic, Lambda_precision, data.tau_shape, data.tau_rate,
+            prior_precision.shape[0] - data.n_flat, shrinkage=shrinkage,
+        )
+    else:
+        tau = state.tot_Eta_prec
+        Lambda, F, shrinkage, ok = sample_loadings_rescale(
+            key, variances, resid, state.Lambda, tau, state.resid_h2_index, state.F, prior_mean, state.tot_F_prec,
+            state.F_h2_index, shrinkage)
     state = eqx.tree_at(lambda st: (st.Lambda, st.tot_Eta_prec, st.F), state, (Lambda, tau, F))
     if data.rescale_factors:
         state = eqx.tree_at(lambda st: st.Lambda_prior.delta, state, shrinkage.delta)

@@ -63,18 +63,21 @@ def _run(model, inputs, seed: int, shrinkage: bool = False):
     variances = model.data.re.variances()
     rest, phi = jnp.asarray(inputs["rest"]), jnp.asarray(inputs["loading_precision"]) / DELTA0
     resid, m = Qm.T @ inputs["resid"], Qm.T @ inputs["m"]
-    options = dict(steps=0) if shrinkage else {}
 
     def move(carry, key):
         Lambda, tau, F, delta = carry
-        ordered = exchange.OrderedShrinkage(delta, jnp.array([DELTA_SHAPE]), jnp.array([DELTA_RATE]))
-        loading_precision = phi * delta[0]
-        Lambda, tau, F, ordered, ok = exchange.sample_variance_exchange(
-            key, variances, resid, Lambda, tau, jnp.asarray(inputs["trait_index"], jnp.int32), F, m,
-            jnp.asarray(inputs["tau_F"]), jnp.asarray(inputs["F_index"], jnp.int32),
-            rest + loading_precision[0] * Lambda[0] ** 2, loading_precision, jnp.asarray(TAU_SHAPE),
-            jnp.asarray(TAU_RATE), N_TAU_COEFFICIENTS, shrinkage=ordered if shrinkage else None, **options)
-        delta = ordered.delta if shrinkage else delta
+        trait_index, F_index = jnp.asarray(inputs["trait_index"], jnp.int32), jnp.asarray(inputs["F_index"], jnp.int32)
+        if shrinkage:  # as the sampler runs it alone (tau fixed)
+            ordered = exchange.OrderedShrinkage(delta, jnp.array([DELTA_SHAPE]), jnp.array([DELTA_RATE]))
+            Lambda, F, ordered, ok = exchange.sample_loadings_rescale(
+                key, variances, resid, Lambda, tau, trait_index, F, m, jnp.asarray(inputs["tau_F"]), F_index, ordered)
+            delta = ordered.delta
+        else:
+            loading_precision = phi * delta[0]
+            Lambda, tau, F, _, ok = exchange.sample_variance_exchange(
+                key, variances, resid, Lambda, tau, trait_index, F, m, jnp.asarray(inputs["tau_F"]), F_index,
+                rest + loading_precision[0] * Lambda[0] ** 2, loading_precision, jnp.asarray(TAU_SHAPE),
+                jnp.asarray(TAU_RATE), N_TAU_COEFFICIENTS)
         return (Lambda, tau, F, delta), (Lambda[0], tau, F[:, 0], delta[0], ok)
 
     start = (jnp.asarray(inputs["Lambda"]), jnp.asarray(inputs["tau"]), Qm.T @ jnp.asarray(inputs["F"]),
@@ -245,11 +248,10 @@ def test_float32_shrinkage_move_keeps_precisions_in_range():
     m = jnp.zeros_like(F)
 
     def move(key):
-        _, _, _, moved, ok = exchange.sample_variance_exchange(
+        _, _, moved, ok = exchange.sample_loadings_rescale(
             key, variances, Qm.T @ jnp.asarray(inputs["resid"], f32), Lambda, jnp.asarray(inputs["tau"], f32),
             jnp.asarray(inputs["trait_index"], jnp.int32), F, m, jnp.array([1.4, 1.4], f32),
-            jnp.array([1, 1], jnp.int32), jnp.ones(3, f32), jnp.ones((2, 3), f32), jnp.asarray(TAU_SHAPE, f32),
-            jnp.asarray(TAU_RATE, f32), N_TAU_COEFFICIENTS, steps=0, shrinkage=ordered, shrinkage_steps=5)
+            jnp.array([1, 1], jnp.int32), ordered, steps=5)
         return moved.delta, ok
 
     deltas, ok = jax.jit(jax.vmap(move))(jax.random.split(jax.random.key(0), 400))
@@ -260,9 +262,9 @@ def test_float32_shrinkage_move_keeps_precisions_in_range():
 
 
 def test_rescale_alone_equals_the_general_path():
-    """The second move alone (``_rescale_loadings``, from the sufficient statistics A_i and M, as
-    the sampler runs it by default) makes the same draws, key for key, as the general path with no
-    exchange proposals (a pass over the residual per proposal): four factors, so the terms between
+    """The second move alone (``sample_loadings_rescale``, from the sufficient statistics A_i and M,
+    as the sampler runs it by default) makes the same draws, key for key, as the general path with
+    no exchange proposals (a pass over the residual per proposal): four factors, so the terms between
     factors (F A_i) and the rescaled terms of the factors already moved are exercised."""
     rng = np.random.default_rng(3)
     n, p, k, G = 30, 8, 4, 5
@@ -277,16 +279,14 @@ def test_rescale_alone_equals_the_general_path():
     moved = 0
     for seed in range(5):
         key = jax.random.key(seed)
-        Lambda, tau, F, fast, ok = exchange.sample_variance_exchange(
+        Lambda, F, fast, ok = exchange.sample_loadings_rescale(key, *inputs.values(), ordered)
+        reference = exchange.sample_variance_exchange(
             key, *inputs.values(), jnp.ones(p), jnp.ones((k, p)), jnp.asarray(TAU_SHAPE), jnp.asarray(TAU_RATE),
-            N_TAU_COEFFICIENTS, steps=0, shrinkage=ordered)
-        reference = exchange._exchange_then_rescale(
-            key, *inputs.values(), jnp.ones(p), jnp.ones((k, p)), jnp.asarray(TAU_SHAPE), jnp.asarray(TAU_RATE),
-            N_TAU_COEFFICIENTS, 0, exchange.EXCHANGE_STEP_SD, ordered, exchange.SHRINKAGE_STEPS)
+            N_TAU_COEFFICIENTS, steps=0, shrinkage=ordered, shrinkage_steps=exchange.SHRINKAGE_STEPS)
         assert bool(ok) and bool(reference[4])
         np.testing.assert_allclose(Lambda, reference[0], rtol=1e-10)
         np.testing.assert_allclose(F, reference[2], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(fast.delta, reference[3].delta, rtol=1e-10)
-        np.testing.assert_allclose(tau, inputs["tau"], rtol=1e-14)
+        np.testing.assert_allclose(reference[1], inputs["tau"], rtol=1e-14)
         moved += int(np.sum(np.abs(np.asarray(fast.delta) - np.asarray(ordered.delta)) > 1e-6))
     assert moved >= 5  # proposals were accepted, so the rescaled A and M were used

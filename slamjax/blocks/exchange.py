@@ -57,7 +57,7 @@ no delta_l+1) over row l's normal normaliser c^-p. The draw of F_l then uses the
 With the exchange move, each proposal costs one pass over the n x p residual (T_i); D_i takes
 one of G forms per trait (h2_j is on the grid), so S_i costs O(n G). The second move alone (the
 default: ``exchange_factors`` off) keeps tau fixed, so S and T scale with c and every proposal costs
-O(n) after one O(n p k) product shared by all factors (``_rescale_loadings``). The sweep runs the step
+O(n) after one O(n p k) product shared by all factors (``sample_loadings_rescale``). The sweep runs the step
 first; steps 0-2, 5l, 5m and 4 are marginal over U_R and U_F too, and steps 3 and 6 redraw them
 before anything conditions on them.
 """
@@ -72,10 +72,12 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._dtype import PRECISION_MAX_FLOAT32, float64_sum
 from .._random import normal, uniform
+from .marginal_factors import loading_statistics
 
 __all__ = ["EXCHANGE_AUTO_MAX_CELLS", "EXCHANGE_STEPS", "EXCHANGE_STEP_SD", "SHRINKAGE_STEPS", "SHRINKAGE_STEPS_WITH_EXCHANGE",
            "SHRINKAGE_STEP_SD",
-           "OrderedShrinkage", "log_jacobian", "sample_variance_exchange", "shrinkage_log_jacobian"]
+           "OrderedShrinkage", "log_jacobian", "sample_loadings_rescale", "sample_variance_exchange",
+           "shrinkage_log_jacobian"]
 
 #: Metropolis proposals per factor and their sd of log c (acceptance per proposal at n = 500,
 #: p = 100: 14-24 % on the factors the data do not need, 0-3 % on the strong ones)
@@ -137,7 +139,7 @@ def sample_variance_exchange(
     steps: int = EXCHANGE_STEPS,
     step_sd: float = EXCHANGE_STEP_SD,
     shrinkage: OrderedShrinkage | None = None,
-    shrinkage_steps: int | None = None,
+    shrinkage_steps: int = SHRINKAGE_STEPS_WITH_EXCHANGE,
     shrinkage_step_sd: float = SHRINKAGE_STEP_SD,
 ) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage | None, Bool[Array, ""]]:
     """(Lambda_l, tau) by the exchange move, then (Lambda_l, delta_l, delta_l+1) by the shrinkage
@@ -147,44 +149,12 @@ def sample_variance_exchange(
     ``prior_mean`` = X_F B_F (+ the markers' part). ``coefficient_quadratic[j]`` is
     sum_r d_rj [B; Lambda]_rj^2 over trait j's coefficients (tau-free prior precisions d),
     ``loading_precision`` the rows of d for Lambda, and ``n_tau_coefficients`` the number of
-    coefficients whose prior is scaled by tau (the flat ones excluded). ``shrinkage_steps``:
-    ``SHRINKAGE_STEPS`` proposals alone, ``SHRINKAGE_STEPS_WITH_EXCHANGE`` with the exchange move. Returns
+    coefficients whose prior is scaled by tau (the flat ones excluded). Each
+    proposal costs a pass over the n x p residual (the exchange move changes tau, hence every
+    trait's weight in S and T); without exchange proposals ``sample_loadings_rescale`` makes the
+    same draws in O(n) per proposal. Returns
     (Lambda, tau, F, shrinkage with its new deltas or None, ok).
     """
-    if shrinkage_steps is None:
-        shrinkage_steps = SHRINKAGE_STEPS if steps == 0 else SHRINKAGE_STEPS_WITH_EXCHANGE
-    if steps == 0 and shrinkage is not None:  # the second move alone (the default): O(n) per proposal
-        return _rescale_loadings(key, variances, resid, Lambda, tau, trait_h2_index, F, prior_mean, tau_F, F_h2_index,
-                                 shrinkage, shrinkage_steps, shrinkage_step_sd)
-    return _exchange_then_rescale(key, variances, resid, Lambda, tau, trait_h2_index, F, prior_mean, tau_F, F_h2_index,
-                                  coefficient_quadratic, loading_precision, tau_shape, tau_rate, n_tau_coefficients,
-                                  steps, step_sd, shrinkage, shrinkage_steps, shrinkage_step_sd)
-
-
-def _exchange_then_rescale(
-    key: PRNGKeyArray,
-    variances: Float[Array, "n G"],
-    resid: Float[Array, "n p"],
-    Lambda: Float[Array, "k p"],
-    tau: Float[Array, " p"],
-    trait_h2_index: Int[Array, " p"],
-    F: Float[Array, "n k"],
-    prior_mean: Float[Array, "n k"],
-    tau_F: Float[Array, " k"],
-    F_h2_index: Int[Array, " k"],
-    coefficient_quadratic: Float[Array, " p"],
-    loading_precision: Float[Array, "k p"],
-    tau_shape: Float[Array, ""],
-    tau_rate: Float[Array, ""],
-    n_tau_coefficients: int,
-    steps: int = EXCHANGE_STEPS,
-    step_sd: float = EXCHANGE_STEP_SD,
-    shrinkage: OrderedShrinkage | None = None,
-    shrinkage_steps: int = SHRINKAGE_STEPS_WITH_EXCHANGE,
-    shrinkage_step_sd: float = SHRINKAGE_STEP_SD,
-) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage | None, Bool[Array, ""]]:
-    """Both moves, each with its own pass over the n x p residual per proposal (module docstring):
-    the exchange move changes tau, hence every trait's weight in S and T."""
     n, k = F.shape
     G = variances.shape[1]
     dtype = tau.dtype
@@ -279,7 +249,7 @@ def _exchange_then_rescale(
     return Lambda, tau, F, shrinkage, ok
 
 
-def _rescale_loadings(
+def sample_loadings_rescale(
     key: PRNGKeyArray,
     variances: Float[Array, "n G"],
     resid: Float[Array, "n p"],
@@ -291,11 +261,12 @@ def _rescale_loadings(
     tau_F: Float[Array, " k"],
     F_h2_index: Int[Array, " k"],
     shrinkage: OrderedShrinkage,
-    steps: int,
-    step_sd: float,
-) -> tuple[Float[Array, "k p"], Float[Array, " p"], Float[Array, "n k"], OrderedShrinkage, Bool[Array, ""]]:
-    """The second move alone, then F_l, for l = 1..k in turn: the same draws as
-    ``_exchange_then_rescale`` with no exchange proposals, from sufficient statistics.
+    steps: int = SHRINKAGE_STEPS,
+    step_sd: float = SHRINKAGE_STEP_SD,
+) -> tuple[Float[Array, "k p"], Float[Array, "n k"], OrderedShrinkage, Bool[Array, ""]]:
+    """The second move alone (``Model(rescale_factors=True)`` without ``exchange_factors``), then F_l,
+    for l = 1..k in turn: the same draws as ``sample_variance_exchange`` with ``steps=0``, from
+    sufficient statistics. Returns (Lambda, F, shrinkage with its new deltas, ok).
 
     With tau fixed, the move scales lambda_l by c, so S_i(c) = c^2 S_i, T_i(c) = c T0_i - c^2 m_il S_i
     with T0_i = lambda_l' D_i r_i (r without factor l, before m_l is taken off), and r_i' D_i r_i
@@ -305,13 +276,8 @@ def _rescale_loadings(
     accepted c_m scales A's row and column m, so the later factors read A_i,lm c_m.
     """
     n, k = F.shape
-    G = variances.shape[1]
     dtype = tau.dtype
-    inverse_variances = 1.0 / variances  # (n, G)
-    weighted = Lambda * tau[None, :]  # (k, p)
-    in_group = jax.nn.one_hot(trait_h2_index, G, dtype=dtype)  # (p, G)
-    A = jnp.einsum("ng,gkl->nkl", inverse_variances, jnp.einsum("kp,pg,lp->gkl", weighted, in_group, Lambda))
-    M = (resid * inverse_variances[:, trait_h2_index]) @ weighted.T  # (n, k)
+    A, M = loading_statistics(variances, resid, Lambda, tau, trait_h2_index)
     keys = jax.random.split(key, k)
 
     def one_factor(l, carry):
@@ -344,7 +310,7 @@ def _rescale_loadings(
 
     Lambda, F, _, delta = lax.fori_loop(0, k, one_factor, (Lambda, F, jnp.ones((k,), dtype), shrinkage.delta))
     ok = jnp.all(jnp.isfinite(Lambda)) & jnp.all(jnp.isfinite(F)) & jnp.all(jnp.isfinite(delta)) & jnp.all(delta > 0)
-    return Lambda, tau, F, eqx.tree_at(lambda sh: sh.delta, shrinkage, delta), ok
+    return Lambda, F, eqx.tree_at(lambda sh: sh.delta, shrinkage, delta), ok
 
 
 def _random_walk(key, log_target, start, n_steps: int, sd: float, allowed_at, dtype):

@@ -45,7 +45,7 @@ from .._dtype import float64_sum
 from .._random import normal
 from .factors import sample_rows_given_precision
 
-__all__ = ["sample_factors_marginal", "sample_intercept_shift"]
+__all__ = ["loading_statistics", "sample_factors_marginal", "sample_intercept_shift"]
 
 
 def sample_factors_marginal(
@@ -68,13 +68,8 @@ def sample_factors_marginal(
     Returns (F, h2 indices, ok): ok is False when a value is not finite.
     """
     n, k = F.shape
-    G = variances.shape[1]
     inverse_variances = 1.0 / variances
-    weighted = Lambda * tau[None, :]  # (k, p)
-    in_group = jax.nn.one_hot(trait_h2_index, G, dtype=Lambda.dtype)  # (p, G)
-    C = jnp.einsum("kp,pg,lp->gkl", weighted, in_group, Lambda)  # C_g, (G, k, k)
-    A = jnp.einsum("ng,gkl->nkl", inverse_variances, C)  # A_i = Lambda D_i Lambda', (n, k, k)
-    M = (resid * inverse_variances[:, trait_h2_index]) @ weighted.T  # (n, k)
+    A, M = loading_statistics(variances, resid, Lambda, tau, trait_h2_index)
     log_det_V = float64_sum(jnp.log(variances), axis=0)  # sum_i log Psi_il(g) + n log tau_Fl
     keys = jax.random.split(key, 2 * k).reshape(k, 2)
 
@@ -92,6 +87,27 @@ def sample_factors_marginal(
 
     F, _, h2_index = lax.fori_loop(0, k, one_factor, (F, jnp.einsum("nkl,nl->nk", A, F), h2_index))
     return F, h2_index, jnp.all(jnp.isfinite(F))
+
+
+def loading_statistics(
+    variances: Float[Array, "n G"],
+    resid: Float[Array, "n p"],
+    Lambda: Float[Array, "k p"],
+    tau: Float[Array, " p"],
+    trait_h2_index: Int[Array, " p"],
+) -> tuple[Float[Array, "n k k"], Float[Array, "n k"]]:
+    """(A, M): A_i = Lambda D_i Lambda' and M = (resid / v) diag(tau) Lambda', D_i = diag(tau / v_i),
+    v_ij = ``variances[i, trait_h2_index[j]]``. D_i takes one of G forms per trait, so A costs
+    O(p k^2 G + n G k^2) through C_g = sum_{j: h2_j = grid[g]} tau_j lambda_j lambda_j', and M one
+    O(n p k) product (module docstring)."""
+    G = variances.shape[1]
+    inverse_variances = 1.0 / variances
+    weighted = Lambda * tau[None, :]  # (k, p)
+    in_group = jax.nn.one_hot(trait_h2_index, G, dtype=Lambda.dtype)  # (p, G)
+    C = jnp.einsum("kp,pg,lp->gkl", weighted, in_group, Lambda)  # C_g, (G, k, k)
+    A = jnp.einsum("ng,gkl->nkl", inverse_variances, C)  # (n, k, k)
+    M = (resid * inverse_variances[:, trait_h2_index]) @ weighted.T  # (n, k)
+    return A, M
 
 
 def sample_intercept_shift(
