@@ -127,7 +127,12 @@ class Model:
             "Mixing") from 15-70 to 130-167 per 1000 sweeps per chain (the median 725-756 ->
             767-782) for 1.1-1.2x the sweep's cost (O(n) per proposal after one n p k product); at
             n = 200, p = 20 from 159-220 to 201-232, for 1.5x. "auto" (default): where possible and
-            n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6); True raises where it is not possible.
+            n x p <= ``EXCHANGE_AUTO_MAX_CELLS`` (1e6), except with a spike-and-slab marker prior
+            (BayesC, BayesR): there the factors are neither rotated nor swapped, and per-factor
+            inclusion probabilities pool chains by factor; with the move (20 proposals), the two chains of
+            ``tests/test_markers.py``'s BayesC test put one factor's causal markers at different
+            positions (each causal marker's probability 0.50 on two factors, against 1.00 on one
+            without it). True raises where it is not possible.
         swap_factors: add step 0o, exact Metropolis swaps of neighbouring factors that take their
             column shrinkage with them (``slamjax.blocks.order``; an ordered loadings prior: MGPS,
             Horseshoe or TPB; no markers). The rotation step turns factors into one another but
@@ -301,10 +306,6 @@ class Model:
                 "rescale_factors=True needs one random effect (the eigen backend), no missing-data groups and "
                 "an ordered loadings prior (MGPS, Horseshoe or TPB); pass missing='impute', or "
                 "rescale_factors='auto'")
-        if isinstance(rescale_factors, str):  # "auto"
-            rescale_factors = (marginal_possible and ordered
-                               and Y.shape[0] * Y.shape[1] <= EXCHANGE_AUTO_MAX_CELLS)
-        self.rescale_factors = bool(rescale_factors)
         self.markers, marker_sweep_data = None, None
         if markers is not None:
             from .markers._data import Markers, marker_data, prepare_markers
@@ -316,6 +317,10 @@ class Model:
             self.markers = _MarkerSummary(prepared, marker_sweep_data, costs, spec.map)
             if marker_sweep_data.prior.spike:
                 rotate_factors = False
+        if isinstance(rescale_factors, str):  # "auto"; not with a spike-and-slab marker prior (docstring)
+            rescale_factors = (marginal_possible and ordered and Y.shape[0] * Y.shape[1] <= EXCHANGE_AUTO_MAX_CELLS
+                               and not (marker_sweep_data is not None and marker_sweep_data.prior.spike))
+        self.rescale_factors = bool(rescale_factors)
         if not isinstance(swap_factors, str) and swap_factors and not (ordered and markers is None):
             raise SlamjaxInputError(
                 "swap_factors=True needs an ordered loadings prior (MGPS, Horseshoe or TPB) and no markers; "

@@ -360,6 +360,19 @@ def test_bayesc_finds_5_causal_markers_among_2000_and_predicts_as_well_as_gblup(
     np.testing.assert_allclose(run.predict(genotypes=new).to_numpy(), predicted["mean"].to_numpy(), atol=1e-8)
 
 
+def test_rescaling_is_off_by_default_with_a_spike_prior():
+    """``rescale_factors="auto"`` leaves step 0e's rescaling move out with BayesC (the factors keep
+    their labels, which per-factor inclusion probabilities pool chains by: the BayesC test above
+    split each causal marker's probability 0.50 / 0.50 over two factors with it), keeps it with a
+    prior without a spike, and ``True`` still adds it."""
+    Y, genotypes, *_ = _simulated(n=50, n_new=5, m=15, p=3, k=2)
+    bayesc = sj.markers.BayesC(a=1, b=99)
+    assert not sj.Model(Y=Y, n_factors=2, markers=genotypes.iloc[:50], marker_prior=bayesc).rescale_factors
+    assert sj.Model(Y=Y, n_factors=2, markers=genotypes.iloc[:50]).rescale_factors
+    assert sj.Model(Y=Y, n_factors=2, markers=genotypes.iloc[:50], marker_prior=bayesc,
+                    rescale_factors=True).rescale_factors
+
+
 def test_predict_from_genotypes_is_m_b_lambda_plus_the_k_part():
     """Per draw: (g - training means) B_M* Lambda* (the trait scale), plus the draw's U for
     individuals that are levels of K."""
