@@ -166,12 +166,6 @@ def sample_variance_exchange(
     keys = jax.random.split(key, k)
     one = jnp.ones((), dtype)
 
-    def metropolis(key, log_target, start, n_steps, sd, allowed_at):
-        value, S, T, extra = start
-        c, _, (S, T, extra) = _random_walk(key, lambda c: _split_target(log_target(c)), (value, (S, T, extra)),
-                                           n_steps, sd, allowed_at, dtype)
-        return c, None, S, T, extra
-
     def one_factor(l, carry):
         Lambda, tau, F, quadratic, residual, delta = carry  # residual: resid - F Lambda
         lam = Lambda[l]
@@ -211,13 +205,12 @@ def sample_variance_exchange(
             log_likelihood, S, T = likelihood(c * lam, tau_c)
             quad = quadratic_rest + loading_precision[l] * (c * lam) ** 2
             log_prior = float64_sum(shape * jnp.log(tau_c) - tau_c * (tau_rate + 0.5 * quad))
-            return log_likelihood + log_prior + log_jacobian(jnp.log(c), tau_c, tau), S, T, (tau_c, log_likelihood)
+            return log_likelihood + log_prior + log_jacobian(jnp.log(c), tau_c, tau), (S, T, tau_c, log_likelihood)
 
         # the loops carry (log pi, S, T) of the current point: the F_l draw after them needs no new pass
-        start = exchange_target(one)
-        c, _, S, T, (tau, log_likelihood) = metropolis(
-            jax.random.fold_in(keys[l], 0), exchange_target, start, steps, step_sd,
-            lambda c: jnp.all(invariant - psibar * (c * lam) ** 2 > 0))
+        c, _, (S, T, tau, log_likelihood) = _random_walk(
+            jax.random.fold_in(keys[l], 0), exchange_target, exchange_target(one), steps, step_sd,
+            lambda c: jnp.all(invariant - psibar * (c * lam) ** 2 > 0), dtype)
         lam = c * lam
         quadratic = quadratic_rest + loading_precision[l] * lam**2  # the shrinkage move keeps it
 
@@ -226,11 +219,11 @@ def sample_variance_exchange(
             # precision times its loadings squared (module docstring)
             def shrinkage_target(c):
                 log_likelihood, S, T = likelihood(c * lam, tau)
-                return log_likelihood + _delta_log_prior(c, delta, l, shrinkage), S, T, ()
+                return log_likelihood + _delta_log_prior(c, delta, l, shrinkage), (S, T)
 
-            c, _, S, T, _ = metropolis(jax.random.fold_in(keys[l], 1), shrinkage_target,
-                                       (log_likelihood + _delta_log_prior(one, delta, l, shrinkage), S, T, ()),
-                                       shrinkage_steps, shrinkage_step_sd, lambda c: _delta_allowed(c, delta, l))
+            c, _, (S, T) = _random_walk(jax.random.fold_in(keys[l], 1), shrinkage_target,
+                                        (log_likelihood + _delta_log_prior(one, delta, l, shrinkage), (S, T)),
+                                        shrinkage_steps, shrinkage_step_sd, lambda c: _delta_allowed(c, delta, l), dtype)
             lam = c * lam
             delta = _rescaled_deltas(delta, l, c)
 
@@ -328,12 +321,6 @@ def _random_walk(key, log_target, start, n_steps: int, sd: float, allowed_at, dt
         return keep(c_new, c), keep(proposed, current), jax.tree.map(keep, pieces_new, pieces)
 
     return lax.fori_loop(0, n_steps, propose, (jnp.ones((), dtype), *start))
-
-
-def _split_target(value_and_pieces):
-    """(value, S, T, extra) -> (value, (S, T, extra))."""
-    value, *pieces = value_and_pieces
-    return value, tuple(pieces)
 
 
 def _delta_log_prior(c, delta: Float[Array, " k"], l, shrinkage: OrderedShrinkage) -> Float[Array, ""]:
